@@ -1,0 +1,3 @@
+from archivekeeper.cli import main
+
+main()

@@ -1,0 +1,339 @@
+"""Command line: thin front door onto the operations. stdout carries only a command's output
+(one JSON document with --json); logs, warnings and progress go to stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_RUNTIME, EXIT_USAGE, EXIT_REFUSED, EXIT_CONFIG = 1, 2, 3, 78
+
+
+class Failure(click.ClickException):
+    """A runtime error a person can act on: printed as one line, exit 1 (or the given code)."""
+
+    def __init__(self, message: str, code: int = EXIT_RUNTIME):
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file=None) -> None:
+        click.echo(f"archivekeeper: {self.message}", err=True)
+
+
+class App:
+    """Per-invocation state: the config path, and lazily the config, clock and index."""
+
+    def __init__(self, config_path: str | None):
+        self.config_arg = config_path
+        self._config = None
+        self._store = None
+
+    @property
+    def config(self):
+        if self._config is None:
+            from archivekeeper.config import ConfigError, load_config, resolve_config_path
+
+            path = resolve_config_path(self.config_arg, os.environ)
+            try:
+                self._config = load_config(path)
+            except ConfigError as exc:
+                for line in exc.errors:
+                    click.echo(line, err=True)
+                raise Failure(f"{path}: invalid configuration; nothing was done",
+                              EXIT_CONFIG) from None
+        return self._config
+
+    @property
+    def store(self):
+        if self._store is None:
+            from archivekeeper.store import Store, StoreError
+
+            try:
+                self._store = Store(self.config.state_dir)
+            except StoreError as exc:
+                raise Failure(str(exc)) from None
+        return self._store
+
+    @property
+    def clock(self):
+        from archivekeeper.clock import SystemClock
+
+        return SystemClock()
+
+    def volume_statuses(self, register: bool = True):
+        """Probe every configured volume; register first-seen ids in the index."""
+        from archivekeeper.volumes import probe
+
+        rows = self.store.db.execute("SELECT name, volume_id FROM volumes").fetchall()
+        recorded = {r[0]: r[1] for r in rows}
+        statuses = probe(self.config.volumes, recorded)
+        if register:
+            new = [s for s in statuses if s.online and s.name not in recorded]
+            if new:
+                with self.store.transaction():
+                    for s in new:
+                        self.store.register_volume(s.name, s.volume_id, str(s.path))
+        return statuses
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def emit_json(doc) -> None:
+    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+def on_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file (default $ARCHIVEKEEPER_CONFIG, else "
+                   "/etc/archivekeeper/archivekeeper.yaml).")
+@click.version_option(package_name="archivekeeper")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Retention and photo-archive cleanup for photo studios."""
+    from archivekeeper import logs
+
+    logs.configure()
+    ctx.obj = App(config_path)
+
+
+@cli.command("check-config")
+@pass_app
+def check_config(app: App) -> None:
+    """Validate the configuration: exit 0, or 78 with every error."""
+    cfg = app.config
+    click.echo(f"{cfg.source}: configuration is valid "
+               f"({len(cfg.volumes)} volumes, {len(cfg.rules)} rules, {len(cfg.holds)} holds)")
+
+
+@cli.group()
+def volume() -> None:
+    """Volume markers and states."""
+
+
+@volume.command("init")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Volume name as in the config.")
+@pass_app
+def volume_init(app: App, path: Path, name: str) -> None:
+    """Write the volume marker at PATH (refuses a marker of another name)."""
+    from archivekeeper.volumes import VolumeError, init_volume
+
+    try:
+        marker, created = init_volume(path, name, app.clock.now())
+    except (VolumeError, OSError) as exc:
+        raise Failure(str(exc)) from None
+    verb = "initialised" if created else "already initialised as"
+    click.echo(f"{path}: {verb} volume {marker['name']} (id {marker['id']})")
+
+
+@volume.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def volume_list(app: App, as_json: bool) -> None:
+    """Name, path, online/offline, last seen, shoots, bytes."""
+    statuses = app.volume_statuses()
+    counts = {r[0]: (r[1], r[2]) for r in app.store.db.execute(
+        "SELECT volume, COUNT(*), COALESCE(SUM(bytes), 0) FROM shoots GROUP BY volume")}
+    vols = []
+    for s in statuses:
+        row = app.store.volume_row(s.name)
+        shoots, nbytes = counts.get(s.name, (0, 0))
+        vols.append({"name": s.name, "path": str(s.path),
+                     "state": "online" if s.online else "offline",
+                     "last_seen": row["last_seen"] if row else None,
+                     "shoots": shoots, "bytes": nbytes,
+                     "removable": s.removable, "reason": s.reason or None})
+    if as_json:
+        emit_json({"volumes": vols})
+        return
+    from archivekeeper.scanner import human_bytes
+
+    render_table(["volume", "path", "state", "last seen", "shoots", "size"],
+                 [[v["name"], v["path"], v["state"] + (f" ({v['reason']})" if v["reason"] else ""),
+                   v["last_seen"] or "never", v["shoots"], human_bytes(v["bytes"])]
+                  for v in vols])
+
+
+def render_table(headers: list[str], rows: list[list], title: str | None = None) -> None:
+    """A rich table on a terminal; tab-separated plain lines otherwise."""
+    if on_terminal():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*(str(c) for c in row))
+        Console().print(table)
+        return
+    if title:
+        click.echo(title)
+    click.echo("\t".join(headers))
+    for row in rows:
+        click.echo("\t".join(str(c) for c in row))
+
+
+def warn_offline(statuses) -> bool:
+    """Log offline volumes; return True when a fixed (non-removable) volume is offline."""
+    from archivekeeper.logs import get_logger
+
+    log = get_logger()
+    problem = False
+    for s in statuses:
+        if s.online:
+            continue
+        if s.removable:
+            log.warning("volume_offline", volume=s.name, reason=s.reason)
+        else:
+            problem = True
+            log.error("volume_offline", volume=s.name, reason=s.reason, removable=False)
+    return problem
+
+
+@cli.command()
+@click.option("--volume", "only", metavar="NAME", help="Scan only this volume.")
+@click.option("--full", is_flag=True, help="Re-list every folder and stat every file.")
+@pass_app
+def scan(app: App, only: str | None, full: bool) -> None:
+    """Index online volumes; offline ones are reported, not touched. Never deletes."""
+    summary, fixed_offline = run_scan(app, only, full)
+    click.echo(summary.line())
+    if fixed_offline or summary.aborted:
+        sys.exit(EXIT_RUNTIME)
+
+
+def run_scan(app: App, only: str | None, full: bool):
+    from archivekeeper import naming, scanner
+
+    cfg = app.config
+    if only is not None and cfg.volume(only) is None:
+        raise Failure(f"no volume named {only!r} in {cfg.source}", EXIT_USAGE)
+    statuses = [s for s in app.volume_statuses() if only is None or s.name == only]
+    fixed_offline = warn_offline(statuses)
+    patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
+    now = app.clock.now()
+    readers = []
+
+    def exif_reader():
+        if not readers:
+            from archivekeeper.exif import ExifReader
+
+            readers.append(ExifReader())
+        return readers[0]
+
+    try:
+        with progress_bar("scanning") as advance:
+            summary = scanner.scan(statuses, app.store, patterns, full=full, today=now.date(),
+                                   now=now, exif_reader=exif_reader, progress=advance)
+    finally:
+        for reader in readers:
+            reader.close()
+    return summary, fixed_offline
+
+
+class progress_bar:
+    """A rich progress bar on stderr when it is a terminal; nothing otherwise."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.progress = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return lambda n: None
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                                 TextColumn("{task.completed} files"), transient=True)
+        self.progress.start()
+        task = self.progress.add_task(self.label, total=None)
+        return lambda n: self.progress.advance(task, n)
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False
+
+
+@cli.command()
+@click.option("--customer", metavar="NAME", help="Only this customer (normalised match).")
+@click.option("--volume", "only", metavar="NAME", help="Only this volume.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> None:
+    """List indexed shoots."""
+    from archivekeeper import facts, naming
+    from archivekeeper.store import shoot_json
+
+    key = naming.normalize_customer(customer) if customer is not None else None
+    rows = app.store.shoots(customer_key=key, volume=only)
+    used = facts.last_used_map(app.store, rows)
+    docs = [shoot_json(r, used[r["id"]]) for r in rows]
+    if as_json:
+        emit_json({"shoots": docs})
+        return
+    from archivekeeper.scanner import human_bytes
+
+    render_table(
+        ["id", "volume", "path", "customer", "date", "source", "type", "files", "size",
+         "last used", "state"],
+        [[d["id"], d["volume"], d["path"], d["customer"], d["date"], d["date_source"],
+          d["type"] or "", d["files"], human_bytes(d["bytes"]), d["last_used"],
+          d["state"] + (" (incomplete)" if d["incomplete"] else "")] for d in docs])
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.pass_context
+def demo(ctx: click.Context, directory: Path | None) -> None:
+    """Build a sample studio archive in DIRECTORY (default: a new temp dir) and run on it."""
+    from archivekeeper import demo as demo_mod
+
+    try:
+        config_path = demo_mod.build(directory, ctx.obj.clock.now())
+    except (demo_mod.DemoError, OSError) as exc:
+        raise Failure(str(exc)) from None
+    app = App(str(config_path))
+    ctx.obj = app
+    click.echo(f"Demo archive built in {config_path.parent}", err=True)
+    summary, _ = run_scan(app, None, False)
+    click.echo(summary.line())
+    ctx.invoke(shoots, customer=None, only=None, as_json=False)
+    for step in demo_mod.extra_steps():
+        step(ctx, app)
+    click.echo(demo_mod.where_to_look(config_path))
+
+
+def main() -> None:
+    """Entry point: never a traceback for a person; exit codes as SPEC.md says."""
+    try:
+        cli.main(standalone_mode=False, prog_name="archivekeeper")
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(EXIT_RUNTIME)
+    except Exception as exc:  # a bug: say what and where, not a traceback
+        if os.environ.get("ARCHIVEKEEPER_DEBUG"):
+            raise
+        from archivekeeper.logs import get_logger
+
+        get_logger().error("internal_error", error=f"{type(exc).__name__}: {exc}",
+                           hint="set ARCHIVEKEEPER_DEBUG=1 for the traceback")
+        sys.exit(EXIT_RUNTIME)
+    sys.exit(0)

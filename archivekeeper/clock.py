@@ -1,0 +1,34 @@
+"""The only place that reads the wall clock. Everything else takes `now` as a parameter.
+
+ARCHIVEKEEPER_FAKE_NOW (ISO 8601, e.g. 2027-06-01T04:30:00+03:00) pins the clock for end-to-end
+tests of time-dependent behaviour (notice periods, the clock guard) through the real CLI.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        """Return the current local time, timezone-aware."""
+        fake = os.environ.get("ARCHIVEKEEPER_FAKE_NOW")
+        if fake:
+            pinned = datetime.fromisoformat(fake)
+            return pinned if pinned.tzinfo else pinned.astimezone()
+        return datetime.now().astimezone()
+
+    def today(self) -> date:
+        return self.now().date()
+
+
+class FixedClock:
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+    def today(self) -> date:
+        return self.at.date()

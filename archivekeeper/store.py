@@ -1,0 +1,359 @@
+"""The SQLite index under state_dir: volumes, shoots, files, folders, holds, uses, plan state.
+
+Paths are stored relative to the volume root as raw bytes (names need not be UTF-8), so a drive
+mounted somewhere else keeps its shoots. `secure_delete` is on so erased names do not linger in
+free pages; WAL lets the daemon and the CLI read while one writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+from archivekeeper.logs import show_path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS volumes (
+  name TEXT PRIMARY KEY,
+  volume_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  last_seen TEXT,
+  last_full_scan TEXT
+);
+CREATE TABLE IF NOT EXISTS shoots (
+  id INTEGER PRIMARY KEY,
+  volume TEXT NOT NULL,
+  path BLOB NOT NULL,
+  customer TEXT NOT NULL,
+  customer_key TEXT NOT NULL,
+  date TEXT NOT NULL,
+  date_source TEXT NOT NULL,
+  type TEXT,
+  files INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  newest_mtime_ns INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'online',
+  incomplete INTEGER NOT NULL DEFAULT 0,
+  missing_full_scans INTEGER NOT NULL DEFAULT 0,
+  seen_gen INTEGER NOT NULL DEFAULT 0,
+  first_seen TEXT NOT NULL,
+  UNIQUE (volume, path)
+);
+CREATE INDEX IF NOT EXISTS shoots_customer ON shoots (customer_key);
+CREATE TABLE IF NOT EXISTS files (
+  shoot_id INTEGER NOT NULL REFERENCES shoots (id) ON DELETE CASCADE,
+  relpath BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  PRIMARY KEY (shoot_id, relpath)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dirs (
+  volume TEXT NOT NULL,
+  relpath BLOB NOT NULL,
+  shoot_id INTEGER NOT NULL REFERENCES shoots (id) ON DELETE CASCADE,
+  mtime_ns INTEGER NOT NULL,
+  PRIMARY KEY (volume, relpath)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dirs_shoot ON dirs (shoot_id);
+CREATE TABLE IF NOT EXISTS unrecognised (
+  volume TEXT NOT NULL,
+  relpath BLOB NOT NULL,
+  reason TEXT NOT NULL,
+  seen_gen INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (volume, relpath)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uses (
+  id INTEGER PRIMARY KEY,
+  customer_key TEXT NOT NULL,
+  shoot_date TEXT NOT NULL,
+  shoot_type TEXT,
+  at TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS holds (
+  id INTEGER PRIMARY KEY,
+  scope TEXT NOT NULL,
+  customer TEXT,
+  customer_key TEXT,
+  volume TEXT,
+  path BLOB,
+  kind TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  until TEXT,
+  created_at TEXT NOT NULL,
+  released_at TEXT
+);
+CREATE TABLE IF NOT EXISTS announcements (
+  key TEXT PRIMARY KEY,
+  shoot_id INTEGER,
+  announced_at TEXT NOT NULL,
+  approved_at TEXT
+);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  changed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+FILE_COLUMNS = "relpath, size, mtime_ns, inode, kind"
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    """Given state_dir, open (creating) the index. One connection per process."""
+
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / "index.sqlite"
+        try:
+            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA secure_delete=ON")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{self.path}: cannot open the index: {exc}") from exc
+        self.db.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block in one IMMEDIATE transaction: all of it is stored, or none."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def next_gen(self) -> int:
+        gen = int(self.get_meta("scan_gen") or 0) + 1
+        self.set_meta("scan_gen", str(gen))
+        return gen
+
+    # -- volumes ------------------------------------------------------------------------------
+    def volume_row(self, name: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
+
+    def register_volume(self, name: str, volume_id: str, path: str) -> None:
+        self.db.execute(
+            "INSERT INTO volumes (name, volume_id, path) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING",
+            (name, volume_id, path),
+        )
+
+    def mark_volume_seen(self, name: str, path: str, at: datetime, full: bool) -> None:
+        self.db.execute(
+            "UPDATE volumes SET path = ?, last_seen = ?"
+            + (", last_full_scan = ?" if full else "")
+            + " WHERE name = ?",
+            (path, at.isoformat(), *([at.isoformat()] if full else []), name),
+        )
+
+    def volume_totals(self) -> dict[str, tuple[int, int]]:
+        rows = self.db.execute(
+            "SELECT volume, COALESCE(SUM(files), 0), COALESCE(SUM(bytes), 0) FROM shoots "
+            "GROUP BY volume"
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def set_volume_state(self, name: str, offline: bool) -> None:
+        """Shoots of an offline volume are offline; back online they are online again (a
+        missing shoot stays missing until a scan sees it)."""
+        if offline:
+            self.db.execute(
+                "UPDATE shoots SET state = 'offline' WHERE volume = ? AND state = 'online'",
+                (name,),
+            )
+        else:
+            self.db.execute(
+                "UPDATE shoots SET state = 'online' WHERE volume = ? AND state = 'offline'",
+                (name,),
+            )
+
+    # -- shoots -------------------------------------------------------------------------------
+    def shoot_by_path(self, volume: str, relpath: bytes) -> sqlite3.Row | None:
+        return self.db.execute(
+            "SELECT * FROM shoots WHERE volume = ? AND path = ?", (volume, relpath)
+        ).fetchone()
+
+    def shoot(self, shoot_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM shoots WHERE id = ?", (shoot_id,)).fetchone()
+
+    def shoot_dirs(self, volume: str) -> dict[int, list[tuple[bytes, int]]]:
+        """Return shoot id -> [(folder relpath, mtime_ns)] for the quick-scan skip."""
+        out: dict[int, list[tuple[bytes, int]]] = {}
+        for shoot_id, relpath, mtime_ns in self.db.execute(
+            "SELECT shoot_id, relpath, mtime_ns FROM dirs WHERE volume = ?", (volume,)
+        ):
+            out.setdefault(shoot_id, []).append((relpath, mtime_ns))
+        return out
+
+    def shoot_ids_by_path(self, volume: str) -> dict[bytes, int]:
+        return dict(
+            self.db.execute("SELECT path, id FROM shoots WHERE volume = ?", (volume,)).fetchall()
+        )
+
+    def upsert_shoot(self, volume: str, relpath: bytes, fields: dict, gen: int, at: str) -> int:
+        row = self.shoot_by_path(volume, relpath)
+        cols = (
+            "customer", "customer_key", "date", "date_source", "type", "files", "bytes",
+            "newest_mtime_ns", "incomplete",
+        )
+        values = [fields[c] for c in cols]
+        if row is None:
+            cur = self.db.execute(
+                f"INSERT INTO shoots (volume, path, {', '.join(cols)}, state, seen_gen, "
+                f"first_seen) VALUES (?, ?, {', '.join('?' * len(cols))}, 'online', ?, ?)",
+                (volume, relpath, *values, gen, at),
+            )
+            return cur.lastrowid
+        self.db.execute(
+            f"UPDATE shoots SET {', '.join(c + ' = ?' for c in cols)}, state = 'online', "
+            "missing_full_scans = 0, seen_gen = ? WHERE id = ?",
+            (*values, gen, row["id"]),
+        )
+        return row["id"]
+
+    def replace_files(self, shoot_id: int, volume: str, files: Iterable[tuple],
+                      dirs: Iterable[tuple[bytes, int]]) -> None:
+        self.db.execute("DELETE FROM files WHERE shoot_id = ?", (shoot_id,))
+        self.db.executemany(
+            f"INSERT INTO files (shoot_id, {FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            ((shoot_id, *f) for f in files),
+        )
+        self.db.execute("DELETE FROM dirs WHERE shoot_id = ?", (shoot_id,))
+        self.db.executemany(
+            "INSERT OR REPLACE INTO dirs (volume, relpath, shoot_id, mtime_ns) VALUES (?, ?, ?, ?)",
+            ((volume, rel, shoot_id, mtime) for rel, mtime in dirs),
+        )
+
+    def mark_seen(self, shoot_id: int, gen: int) -> None:
+        self.db.execute(
+            "UPDATE shoots SET seen_gen = ?, state = 'online', missing_full_scans = 0 "
+            "WHERE id = ?",
+            (gen, shoot_id),
+        )
+
+    def retire_unseen(self, volume: str, gen: int, full: bool,
+                      protected: list[bytes]) -> tuple[int, int]:
+        """Shoots of `volume` not seen in scan `gen` become missing; a full scan counts one more
+        confirmation, and a shoot missing through two later full scans is dropped. Shoots under
+        a `protected` prefix (an unreadable container) are left as they were. Return (newly
+        missing, dropped)."""
+        newly = dropped = 0
+        rows = self.db.execute(
+            "SELECT id, path, state, missing_full_scans FROM shoots "
+            "WHERE volume = ? AND seen_gen != ?",
+            (volume, gen),
+        ).fetchall()
+        for row in rows:
+            path = row["path"]
+            if any(path == p or path.startswith(p + b"/") for p in protected):
+                continue
+            if row["state"] != "missing":
+                newly += 1
+                self.db.execute(
+                    "UPDATE shoots SET state = 'missing', missing_full_scans = 0 WHERE id = ?",
+                    (row["id"],),
+                )
+            elif full:
+                confirmations = row["missing_full_scans"] + 1
+                if confirmations >= 2:
+                    dropped += 1
+                    self.db.execute("DELETE FROM shoots WHERE id = ?", (row["id"],))
+                else:
+                    self.db.execute(
+                        "UPDATE shoots SET missing_full_scans = ? WHERE id = ?",
+                        (confirmations, row["id"]),
+                    )
+        return newly, dropped
+
+    def record_unrecognised(self, volume: str, relpath: bytes, reason: str, gen: int) -> None:
+        self.db.execute(
+            "INSERT INTO unrecognised (volume, relpath, reason, seen_gen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (volume, relpath) DO UPDATE SET reason = excluded.reason, "
+            "seen_gen = excluded.seen_gen",
+            (volume, relpath, reason, gen),
+        )
+
+    def forget_unrecognised(self, volume: str, gen: int) -> None:
+        self.db.execute(
+            "DELETE FROM unrecognised WHERE volume = ? AND seen_gen != ?", (volume, gen)
+        )
+
+    def unrecognised(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT volume, relpath, reason FROM unrecognised ORDER BY volume, relpath"
+        ).fetchall()
+
+    def shoots(self, customer_key: str | None = None, volume: str | None = None,
+               ) -> list[sqlite3.Row]:
+        sql, args = "SELECT * FROM shoots WHERE 1", []
+        if customer_key is not None:
+            sql += " AND customer_key = ?"
+            args.append(customer_key)
+        if volume is not None:
+            sql += " AND volume = ?"
+            args.append(volume)
+        return self.db.execute(sql + " ORDER BY volume, path", args).fetchall()
+
+    def files_of(self, shoot_id: int) -> list[sqlite3.Row]:
+        return self.db.execute(
+            f"SELECT {FILE_COLUMNS} FROM files WHERE shoot_id = ? ORDER BY relpath", (shoot_id,)
+        ).fetchall()
+
+    # -- uses -----------------------------------------------------------------------------------
+    def last_uses(self) -> dict[tuple[str, str, str | None], str]:
+        """Return (customer_key, shoot date, type) -> latest use time (ISO), i.e. per copy set."""
+        rows = self.db.execute(
+            "SELECT customer_key, shoot_date, shoot_type, MAX(at) FROM uses "
+            "GROUP BY customer_key, shoot_date, shoot_type"
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
+    """Given a shoots row, return the SPEC's `shoots --json` shape."""
+    return {
+        "id": row["id"],
+        "volume": row["volume"],
+        "path": show_path(row["path"]),
+        "customer": row["customer"],
+        "date": row["date"],
+        "date_source": row["date_source"],
+        "type": row["type"],
+        "files": row["files"],
+        "bytes": row["bytes"],
+        "last_used": (last_used.isoformat() if last_used else row["date"]),
+        "state": row["state"],
+        "incomplete": bool(row["incomplete"]),
+    }
