@@ -79,6 +79,7 @@ def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
     """Given configured volumes (objects with name, path, removable) and the ids the index
     recorded per name, return each one's status. Never writes."""
     seen: list[tuple[object, dict | None, int | None, str]] = []
+    ids: list[str] = []  # every marker id found, also on paths offline for another reason
     for vol in volumes:
         path = Path(vol.path)
         try:
@@ -91,6 +92,7 @@ def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
             reason = f"{path} has no volume marker (drive not mounted, or run `volume init`)"
             seen.append((vol, None, st.st_dev, reason))
             continue
+        ids.append(marker["id"])
         expected = recorded_ids.get(vol.name)
         if expected is not None and marker["id"] != expected:
             reason = (f"{path} holds another drive (id {marker['id']}, named "
@@ -102,7 +104,6 @@ def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
             seen.append((vol, None, st.st_dev, reason))
             continue
         seen.append((vol, marker, st.st_dev, ""))
-    ids = [m["id"] for _, m, _, _ in seen if m is not None]
     out = []
     for vol, marker, dev, reason in seen:
         if marker is not None and ids.count(marker["id"]) > 1:
