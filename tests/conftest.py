@@ -1,0 +1,103 @@
+"""Shared fixtures: a studio archive on real temp directories, the CLI in-process and as the
+installed entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archivekeeper.cli import cli
+
+BIN = Path(sys.executable).parent / "archivekeeper"
+
+BASE_CONFIG = """\
+state_dir: {state}
+volumes:
+{volumes}
+shoots:
+  patterns:
+    - "{{date}} {{customer}}"
+    - "{{date}}_{{customer}}_{{type}}"
+    - "{{customer}}/{{date}} {{type}}"
+    - "Arkisto/{{customer}}"
+{extra}
+"""
+
+
+class Studio:
+    """A temp studio: volumes under root/vols, state under root/state, config at root/ak.yaml."""
+
+    def __init__(self, root: Path, volumes=("studio",), removable=(), extra: str = ""):
+        self.root = root
+        self.state = root / "state"
+        self.volumes = {name: root / "vols" / name for name in volumes}
+        self.removable = set(removable)
+        self.extra = extra
+        self.config = root / "ak.yaml"
+        self.write_config()
+
+    def write_config(self, extra: str | None = None) -> None:
+        if extra is not None:
+            self.extra = extra
+        vols = "\n".join(
+            f"  - {{name: {n}, path: {p}{', removable: true' if n in self.removable else ''}}}"
+            for n, p in self.volumes.items())
+        self.config.write_text(BASE_CONFIG.format(state=self.state, volumes=vols,
+                                                  extra=self.extra), encoding="utf-8")
+
+    def init_volumes(self) -> None:
+        for name, path in self.volumes.items():
+            path.mkdir(parents=True, exist_ok=True)
+            self.ok("volume", "init", str(path), "--name", name)
+
+    def shoot(self, volume: str, rel: str | bytes, files: dict | None = None,
+              mtime: float | None = None) -> Path:
+        """Create a shoot folder with files {relative name: bytes}."""
+        base = os.fsencode(self.volumes[volume]) + b"/" + (
+            rel if isinstance(rel, bytes) else rel.encode())
+        files = files if files is not None else {"JPEG/IMG_1.jpg": b"x" * 100,
+                                                 "RAW/IMG_1.CR2": b"r" * 300}
+        os.makedirs(base, exist_ok=True)
+        for name, data in files.items():
+            path = base + b"/" + (name if isinstance(name, bytes) else name.encode())
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(data)
+            if mtime is not None:
+                os.utime(path, (mtime, mtime))
+        return Path(os.fsdecode(base))
+
+    def run(self, *args: str, env: dict | None = None):
+        runner = CliRunner()
+        return runner.invoke(cli, ["--config", str(self.config), *args], env=env,
+                             catch_exceptions=False)
+
+    def ok(self, *args: str, env: dict | None = None):
+        result = self.run(*args, env=env)
+        assert result.exit_code == 0, (result.exit_code, result.output, result.stderr)
+        return result
+
+    def json(self, *args: str, env: dict | None = None) -> dict:
+        return json.loads(self.ok(*args, "--json", env=env).stdout)
+
+    def shoots(self) -> dict[tuple[str, str], dict]:
+        return {(s["volume"], s["path"]): s for s in self.json("shoots")["shoots"]}
+
+    def cli(self, *args: str, env: dict | None = None, timeout: float = 120):
+        """The installed entry point as a subprocess."""
+        full_env = {**os.environ, **(env or {})}
+        return subprocess.run([str(BIN), "--config", str(self.config), *args],
+                              capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+@pytest.fixture
+def studio(tmp_path: Path) -> Studio:
+    s = Studio(tmp_path, volumes=("studio", "backup-1"), removable=("backup-1",))
+    s.init_volumes()
+    return s
