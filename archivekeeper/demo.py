@@ -8,7 +8,7 @@ import io
 import os
 import random
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 CUSTOMERS = [
