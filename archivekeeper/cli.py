@@ -59,6 +59,23 @@ class App:
         return self._store
 
     @property
+    def audit(self):
+        """The audit log; the first use records a config change when the file's hash moved."""
+        if getattr(self, "_audit", None) is None:
+            from archivekeeper.audit import AuditError
+            from archivekeeper.ops import open_audit
+
+            try:
+                self._audit = open_audit(self.config, self.clock)
+                if self.store.get_meta("config_hash") != self.config.config_hash:
+                    with self.store.transaction():
+                        self._audit.append("config_change", hash=self.config.config_hash)
+                        self.store.set_meta("config_hash", self.config.config_hash)
+            except (AuditError, OSError) as exc:
+                raise Failure(f"audit log: {exc}; nothing was done") from None
+        return self._audit
+
+    @property
     def clock(self):
         from archivekeeper.clock import SystemClock
 
@@ -310,6 +327,244 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
     for step in demo_mod.extra_steps():
         step(ctx, app)
     click.echo(demo_mod.where_to_look(config_path))
+
+
+def op_call(fn, *args, **kwargs):
+    """Run an operation; turn its refusals into one-line errors with their exit codes."""
+    from archivekeeper.ops import OpError
+
+    try:
+        return fn(*args, **kwargs)
+    except OpError as exc:
+        raise Failure(str(exc), exc.code) from None
+
+
+def parse_day(ctx, param, value):
+    if value is None:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2027-01-31") from None
+
+
+@cli.command()
+@click.option("--as-of", callback=parse_day, metavar="DATE",
+              help="Plan as of this date (YYYY-MM-DD); announces nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def plan(app: App, as_of, as_json: bool) -> None:
+    """What is due, upcoming and blocked, and why. Never changes a file."""
+    from archivekeeper.ops import compute_plan
+
+    result = op_call(compute_plan, app.config, app.store, app.clock.now(), as_of=as_of,
+                     announce=as_of is None)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    print_plan(result)
+
+
+def print_plan(result) -> None:
+    from archivekeeper.scanner import human_bytes
+
+    rows = []
+    for item in result.items:
+        why = "; ".join(item.blocked_by)
+        rows.append([item.status, item.date.isoformat(), item.shoot_id, item.volume, item.path,
+                     item.scope, len(item.files), human_bytes(item.bytes), item.rule, why])
+    if rows:
+        render_table(["status", "date", "shoot", "volume", "path", "scope", "files", "size",
+                      "rule", "blocked by"], rows, title=f"Plan as of {result.as_of}")
+    else:
+        click.echo(f"Plan as of {result.as_of}: nothing due, upcoming or blocked.")
+    by_status: dict[str, list] = {}
+    for item in result.items:
+        by_status.setdefault(item.status, []).append(item)
+    for status, items in by_status.items():
+        click.echo(f"{status}: {len(items)} items, {sum(len(i.files) for i in items)} files, "
+                   f"{human_bytes(sum(i.bytes for i in items))}")
+    for refusal in result.refusals:
+        click.echo(f"REFUSED: {refusal}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def explain(app: App, path: str, as_json: bool) -> None:
+    """Every rule and hold for a shoot folder or file, and the decision."""
+    from archivekeeper import ops, policy
+    from archivekeeper.facts import iter_shoot_facts
+    from archivekeeper.logs import show_path
+
+    volume, rel = op_call(ops.resolve_target, app.config, path)
+    row = ops.find_shoot(app.store, volume, rel)
+    if row is None:
+        if as_json:
+            emit_json({"path": path, "shoot": None, "rules": [], "holds": [],
+                       "decision": "keep", "date": None,
+                       "reason": "not in any shoot: never deleted", "files": []})
+        raise Failure(f"{path}: not in any shoot: never deleted")
+    shoot = next(iter_shoot_facts(app.store, [row]))
+    cfg = app.config
+    explanation = policy.explain_shoot(shoot, cfg.model_rules(), ops.all_holds(cfg, app.store),
+                                       ops.erasure_records(app.store), app.clock.today())
+    doc = explanation.to_json(None if rel == row["path"] else show_path(rel))
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"{volume}:{doc['path']}  (shoot {shoot.id}: {shoot.customer}, {shoot.date}, "
+               f"{shoot.type or 'no type'})")
+    click.echo(doc["reason"])
+    render_table(["rule", "kind", "matched", "since", "base", "date"],
+                 [[r.get("name"), r.get("kind"), r.get("matched"), r.get("since"),
+                   r.get("base"), r.get("date")] for r in doc["rules"]])
+    for hold in doc["holds"]:
+        click.echo(f"hold {hold.get('id')}: {hold.get('kind')} {hold.get('reason')!r} "
+                   f"until {hold.get('until') or 'further notice'}"
+                   f"{'' if hold.get('active', True) else ' (ended)'}")
+    dates = {(f["decision"], f["date"]) for f in doc["files"]}
+    if len(dates) > 1:
+        render_table(["file", "decision", "date", "reason"],
+                     [[f["path"], f["decision"], f["date"] or "never", f["reason"]]
+                      for f in doc["files"]])
+
+
+@cli.group()
+def hold() -> None:
+    """Holds block deletion of a customer, a shoot or a path."""
+
+
+@hold.command("add")
+@click.option("--customer", metavar="NAME")
+@click.option("--shoot", metavar="PATH")
+@click.option("--path", "path_", metavar="PATH")
+@click.option("--kind", required=True,
+              type=click.Choice(["accounting", "invoice", "collection", "legal-claim",
+                                 "restriction", "other"]))
+@click.option("--reason", required=True)
+@click.option("--until", callback=parse_day, metavar="DATE", help="Last day held (inclusive).")
+@click.option("--force", is_flag=True, help="Hold a customer or path the index does not know.")
+@pass_app
+def hold_add(app: App, customer, shoot, path_, kind, reason, until, force) -> None:
+    """Add a hold (--customer NAME | --shoot PATH | --path PATH)."""
+    if sum(x is not None for x in (customer, shoot, path_)) != 1:
+        raise click.UsageError("give exactly one of --customer, --shoot, --path")
+    from archivekeeper.ops import add_hold
+
+    hold_id = op_call(add_hold, app.config, app.store, app.audit, app.clock.now(),
+                      customer=customer, shoot=shoot, path=path_, kind=kind, reason=reason,
+                      until=until, force=force)
+    click.echo(f"hold {hold_id} added")
+
+
+@hold.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def hold_list(app: App, as_json: bool) -> None:
+    """Every hold, ending soonest first."""
+    from archivekeeper.ops import hold_docs
+
+    docs = hold_docs(app.config, app.store)
+    if as_json:
+        emit_json({"holds": docs})
+        return
+    render_table(["id", "kind", "held", "reason", "until"],
+                 [[d["id"], d["kind"], d.get("customer") or f"{d['volume']}:{d['path']}",
+                   d["reason"], d["until"] or "further notice"] for d in docs])
+
+
+@hold.command("release")
+@click.argument("hold_id")
+@pass_app
+def hold_release(app: App, hold_id: str) -> None:
+    """Release a hold added with `hold add`."""
+    from archivekeeper.ops import release_hold
+
+    op_call(release_hold, app.store, app.audit, app.clock.now(), hold_id)
+    click.echo(f"hold {hold_id} released")
+
+
+@cli.command()
+@click.option("--customer", metavar="NAME")
+@click.option("--shoot", metavar="PATH")
+@click.option("--reason", required=True)
+@pass_app
+def touch(app: App, customer, shoot, reason) -> None:
+    """Record a use (re-order, re-delivery) for every copy."""
+    if (customer is None) == (shoot is None):
+        raise click.UsageError("give exactly one of --customer, --shoot")
+    from archivekeeper import ops
+
+    count = op_call(ops.touch, app.config, app.store, app.audit, app.clock.now(),
+                    customer=customer, shoot=shoot, reason=reason)
+    click.echo(f"use recorded for {count} shoots (every copy)")
+
+
+@cli.command()
+@click.option("--all", "all_", is_flag=True, help="Approve every listed item.")
+@click.argument("shoot_ids", nargs=-1, type=int)
+@pass_app
+def approve(app: App, all_: bool, shoot_ids) -> None:
+    """Approve due items when safety.require_approval is on."""
+    if all_ == bool(shoot_ids):
+        raise click.UsageError("give --all or one or more SHOOT_IDs")
+    from archivekeeper import ops
+
+    count = op_call(ops.approve, app.config, app.store, app.audit, app.clock.now(),
+                    None if all_ else list(shoot_ids))
+    click.echo(f"{count} items approved")
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@pass_app
+def audit_verify(app: App) -> None:
+    """Check the chain: exit 0 intact, 1 with the first bad record."""
+    from archivekeeper.ops import open_audit
+
+    result = open_audit(app.config, app.clock).verify()
+    if result.ok:
+        click.echo(f"audit log intact: {result.records} records")
+        return
+    raise Failure(f"audit log damaged: {result.message}")
+
+
+@audit.command("show")
+@click.option("--since", callback=parse_day, metavar="DATE")
+@click.option("--customer", metavar="NAME")
+@pass_app
+def audit_show(app: App, since, customer) -> None:
+    """The audit log, readable; tokens resolved while the index knows them."""
+    from archivekeeper.ops import open_audit, token_names
+
+    log = open_audit(app.config, app.clock)
+    names = token_names(app.store, log)
+    wanted = log.token("customer", customer) if customer else None
+    for record in log.records(since):
+        values = [v for v in record.values() if isinstance(v, str)] + [
+            x for v in record.values() if isinstance(v, list) for x in v]
+        if wanted and wanted not in values:
+            continue
+        extra = {k: v for k, v in record.items() if k not in ("seq", "time", "event", "prev",
+                                                               "mac")}
+        shown = " ".join(f"{k}={_resolve(v, names)}" for k, v in sorted(extra.items()))
+        click.echo(f"{record.get('seq')} {record.get('time')} {record.get('event')} {shown}")
+
+
+def _resolve(value, names):
+    if isinstance(value, list):
+        return "[" + ", ".join(str(_resolve(v, names)) for v in value) + "]"
+    return names.get(value, value) if isinstance(value, str) else value
 
 
 def main() -> None:

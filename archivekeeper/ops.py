@@ -1,0 +1,289 @@
+"""Operations shared by the CLI and the daemon: gather facts from the index and config, call
+the pure core, store what it says to store (announcements, holds, uses, approvals)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+
+from archivekeeper import naming, planner, policy
+from archivekeeper.facts import iter_shoot_facts
+from archivekeeper.logs import show_path
+from archivekeeper.model import Announcement, Hold
+from archivekeeper.store import Store
+
+
+class OpError(Exception):
+    """A refusal or failure a person can act on; `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+# -- facts ----------------------------------------------------------------------------------------
+def stored_holds(store: Store) -> list[Hold]:
+    rows = store.db.execute("SELECT * FROM holds WHERE released_at IS NULL ORDER BY id")
+    return [
+        Hold(id=str(r["id"]), kind=r["kind"], reason=r["reason"],
+             until=date.fromisoformat(r["until"]) if r["until"] else None,
+             customer_key=r["customer_key"], volume=r["volume"],
+             path=show_path(r["path"]) if r["path"] is not None else None,
+             scope=r["scope"], source="cli")
+        for r in rows
+    ]
+
+
+def all_holds(config, store: Store) -> tuple[Hold, ...]:
+    return tuple(config.model_holds()) + tuple(stored_holds(store))
+
+
+def erasure_records(store: Store) -> tuple:
+    """Erasure records (art. 17); none until erasure is built."""
+    return ()
+
+
+def announcements(store: Store) -> dict[str, Announcement]:
+    return {
+        r[0]: Announcement(r[0], datetime.fromisoformat(r[1]),
+                           datetime.fromisoformat(r[2]) if r[2] else None)
+        for r in store.db.execute("SELECT key, announced_at, approved_at FROM announcements")
+    }
+
+
+def last_change_start(store: Store) -> datetime | None:
+    row = store.db.execute("SELECT MAX(started_at) FROM runs WHERE changed = 1").fetchone()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
+def plannable_shoots(store: Store):
+    """Every indexed shoot but the missing ones (their files are gone from an online volume)."""
+    rows = [r for r in store.shoots() if r["state"] != "missing"]
+    return list(iter_shoot_facts(store, rows))
+
+
+def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = None,
+                 announce: bool = False) -> planner.Plan:
+    """Plan as of `as_of` (default today). With `announce`, store the first announcement of
+    every upcoming or due item (only a real plan announces: never with as_of)."""
+    today = as_of or now.date()
+    shoots = plannable_shoots(store)
+    rules = config.model_rules()
+    holds = all_holds(config, store)
+    erasures = erasure_records(store)
+    decisions = [policy.evaluate_shoot(s, rules, holds, erasures) for s in shoots]
+    warnings = policy.unused_rules_and_holds(shoots, rules, config.model_holds())
+    plan = planner.build_plan(
+        shoots, decisions, today=today, now=now, notice=config.safety.notice_period,
+        require_approval=config.safety.require_approval, announcements=announcements(store),
+        limits=config.limits(), volume_totals=store.volume_totals(),
+        last_change_start=last_change_start(store), warnings=warnings,
+    )
+    if announce and as_of is None and plan.to_announce:
+        by_key = {i.key: i for i in plan.items}
+        with store.transaction():
+            store.db.executemany(
+                "INSERT OR IGNORE INTO announcements (key, shoot_id, announced_at) "
+                "VALUES (?, ?, ?)",
+                ((k, by_key[k].shoot_id, now.isoformat()) for k in plan.to_announce))
+        plan = planner.build_plan(
+            shoots, decisions, today=today, now=now, notice=config.safety.notice_period,
+            require_approval=config.safety.require_approval,
+            announcements=announcements(store), limits=config.limits(),
+            volume_totals=store.volume_totals(), last_change_start=last_change_start(store),
+            warnings=warnings,
+        )
+    return plan
+
+
+# -- paths ----------------------------------------------------------------------------------------
+def resolve_target(config, text: str) -> tuple[str, bytes]:
+    """Given `VOLUME:relative/path` or an absolute path inside a configured volume, return
+    (volume name, path relative to it as bytes). Raise OpError (exit 2) otherwise."""
+    if not text.startswith("/") and ":" in text:
+        name, rel = text.split(":", 1)
+        if config.volume(name) is None:
+            raise OpError(f"{text}: no volume named {name!r} in {config.source}", 2)
+        return name, os.fsencode(rel.strip("/"))
+    if not text.startswith("/"):
+        raise OpError(f"{text}: give an absolute path or VOLUME:relative/path", 2)
+    raw = os.fsencode(os.path.normpath(text))
+    for candidates in (lambda p: os.fsencode(os.path.normpath(str(p))),
+                       lambda p: os.fsencode(os.path.realpath(p))):
+        for vol in config.volumes:
+            root = candidates(vol.path)
+            if raw == root:
+                return vol.name, b""
+            if raw.startswith(root + b"/"):
+                return vol.name, raw[len(root) + 1:]
+    real = os.fsencode(os.path.realpath(text))
+    for vol in config.volumes:
+        root = os.fsencode(os.path.realpath(vol.path))
+        if real.startswith(root + b"/"):
+            return vol.name, real[len(root) + 1:]
+    raise OpError(f"{text}: not inside any configured volume", 2)
+
+
+def find_shoot(store: Store, volume: str, relpath: bytes):
+    """Return the indexed shoot row whose folder is relpath or holds it, or None."""
+    parts = relpath.split(b"/") if relpath else []
+    for n in range(len(parts), 0, -1):
+        row = store.shoot_by_path(volume, b"/".join(parts[:n]))
+        if row is not None:
+            return row
+    return None
+
+
+# -- holds ----------------------------------------------------------------------------------------
+def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None,
+             shoot: str | None, path: str | None, kind: str, reason: str,
+             until: date | None, force: bool) -> int:
+    """Store a hold; refuse (exit 1) a customer or path the index does not know unless force."""
+    volume = rel = customer_key = None
+    if customer is not None:
+        customer_key = naming.normalize_customer(customer)
+        known = store.db.execute("SELECT 1 FROM shoots WHERE customer_key = ? LIMIT 1",
+                                 (customer_key,)).fetchone()
+        if not known and not force:
+            raise OpError(f"customer {customer!r} is not in the index (no shoot of theirs); "
+                          "check the spelling, or use --force to hold it anyway")
+        scope, token = "customer", audit.token("customer", customer_key)
+    else:
+        scope = "shoot" if shoot is not None else "path"
+        volume, rel = resolve_target(config, shoot if shoot is not None else path)
+        row = find_shoot(store, volume, rel)
+        if scope == "shoot" and (row is None or row["path"] != rel) and not force:
+            raise OpError(f"{shoot}: not an indexed shoot folder; use --force to hold it anyway")
+        if scope == "path" and row is None and not force:
+            raise OpError(f"{path}: not inside any indexed shoot; use --force to hold it anyway")
+        token = audit.token(scope, f"{volume}:{show_path(rel)}")
+    with store.transaction():
+        cur = store.db.execute(
+            "INSERT INTO holds (scope, customer, customer_key, volume, path, kind, reason, "
+            "until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (scope, customer, customer_key, volume, rel, kind, reason,
+             until.isoformat() if until else None, now.isoformat()))
+        hold_id = cur.lastrowid
+        audit.append("hold_add", hold=hold_id, scope=scope, kind=kind, target=token,
+                     until=until.isoformat() if until else None)
+    return hold_id
+
+
+def release_hold(store: Store, audit, now: datetime, hold_id: str) -> None:
+    if hold_id.startswith("cfg-"):
+        raise OpError(f"hold {hold_id} is in the config file: remove it there", 2)
+    if not hold_id.isdigit():
+        raise OpError(f"{hold_id!r} is not a hold id (see `hold list`)", 2)
+    row = store.db.execute("SELECT * FROM holds WHERE id = ? AND released_at IS NULL",
+                           (int(hold_id),)).fetchone()
+    if row is None:
+        raise OpError(f"no active hold with id {hold_id}")
+    with store.transaction():
+        audit.append("hold_release", hold=int(hold_id), scope=row["scope"], kind=row["kind"])
+        store.db.execute("UPDATE holds SET released_at = ? WHERE id = ?",
+                         (now.isoformat(), int(hold_id)))
+
+
+def hold_docs(config, store: Store) -> list[dict]:
+    """Every hold (config and stored), ending soonest first; holds with no end last."""
+    docs = []
+    for hold in all_holds(config, store):
+        doc = {"id": hold.id, "kind": hold.kind, "reason": hold.reason,
+               "until": hold.until.isoformat() if hold.until else None, "source": hold.source}
+        if hold.scope == "customer":
+            doc["customer"] = _customer_name(config, store, hold)
+        else:
+            doc.update(volume=hold.volume, path=hold.path, scope=hold.scope)
+        docs.append(doc)
+    docs.sort(key=lambda d: (d["until"] is None, d["until"] or "", d["id"]))
+    return docs
+
+
+def _customer_name(config, store: Store, hold: Hold) -> str:
+    if hold.source == "cli":
+        row = store.db.execute("SELECT customer FROM holds WHERE id = ?",
+                               (int(hold.id),)).fetchone()
+        if row and row[0]:
+            return row[0]
+    for cfg in config.holds:
+        if cfg.customer and naming.normalize_customer(cfg.customer) == hold.customer_key:
+            return cfg.customer
+    return hold.customer_key or ""
+
+
+# -- uses -----------------------------------------------------------------------------------------
+def touch(config, store: Store, audit, now: datetime, *, customer: str | None,
+          shoot: str | None, reason: str) -> int:
+    """Record a use for every copy of the shoot, or of every shoot of the customer. Return the
+    number of shoots (all copies) whose last-used date this moves."""
+    if customer is not None:
+        key = naming.normalize_customer(customer)
+        rows = store.shoots(customer_key=key)
+        if not rows:
+            raise OpError(f"customer {customer!r} is not in the index")
+    else:
+        volume, rel = resolve_target(config, shoot)
+        row = find_shoot(store, volume, rel)
+        if row is None or row["path"] != rel:
+            raise OpError(f"{shoot}: not an indexed shoot folder")
+        rows = [row]
+    copy_sets = {(r["customer_key"], r["date"], r["type"]) for r in rows}
+    with store.transaction():
+        audit.append("touch", customer=audit.token("customer", rows[0]["customer_key"]),
+                     copies=len(copy_sets))
+        store.db.executemany(
+            "INSERT INTO uses (customer_key, shoot_date, shoot_type, at, reason) "
+            "VALUES (?, ?, ?, ?, ?)",
+            ((k, d, t, now.isoformat(), reason) for k, d, t in sorted(copy_sets,
+                                                                       key=str)))
+    affected = 0
+    for k, d, t in copy_sets:
+        affected += store.db.execute(
+            "SELECT COUNT(*) FROM shoots WHERE customer_key = ? AND date = ? AND type IS ?",
+            (k, d, t)).fetchone()[0]
+    return affected
+
+
+# -- approval -------------------------------------------------------------------------------------
+def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | None) -> int:
+    """Approve the listed (not blocked) items of the given shoots, or all with None. Return how
+    many items were approved. An item that changes later is a new item: approve it again."""
+    if not config.safety.require_approval:
+        raise OpError("approval is not required (safety.require_approval is false)", 2)
+    plan = compute_plan(config, store, now, announce=True)
+    chosen = [i for i in plan.items if i.status != "blocked"
+              and (shoot_ids is None or i.shoot_id in shoot_ids)]
+    if shoot_ids is not None:
+        unknown = set(shoot_ids) - {i.shoot_id for i in plan.items}
+        if unknown:
+            raise OpError(f"no plan items for shoot id(s) {sorted(unknown)} (see `plan`)")
+    if not chosen:
+        return 0
+    with store.transaction():
+        audit.append("approve", items=len(chosen), files=sum(len(i.files) for i in chosen),
+                     bytes=sum(i.bytes for i in chosen),
+                     shoots=sorted({audit.token("shoot", f"{i.volume}:{i.path}")
+                                    for i in chosen}))
+        store.db.executemany(
+            "INSERT INTO announcements (key, shoot_id, announced_at, approved_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET approved_at = excluded.approved_at",
+            ((i.key, i.shoot_id, now.isoformat(), now.isoformat()) for i in chosen))
+    return len(chosen)
+
+
+def open_audit(config, clock):
+    from archivekeeper.audit import AuditLog
+
+    Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+    return AuditLog(Path(config.state_dir), clock.now)
+
+
+def token_names(store: Store, audit) -> dict[str, str]:
+    """Token -> readable name for every customer and shoot the index still knows."""
+    names = {}
+    for row in store.db.execute("SELECT volume, path, customer, customer_key FROM shoots"):
+        names[audit.token("customer", row[3])] = row[2]
+        shoot = f"{row[0]}:{show_path(row[1])}"
+        names[audit.token("shoot", shoot)] = shoot
+    return names
