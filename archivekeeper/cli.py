@@ -521,6 +521,82 @@ def approve(app: App, all_: bool, shoot_ids) -> None:
     click.echo(f"{count} items approved")
 
 
+@cli.command("apply")
+@click.option("--dry-run", is_flag=True, help="Say what would happen; change nothing.")
+@pass_app
+def apply_cmd(app: App, dry_run: bool) -> None:
+    """Move due items to trash, purge expired trash."""
+    from archivekeeper import ops
+    from archivekeeper.scanner import human_bytes
+
+    plan_, result = op_call(ops.apply, app.config, app.store, app.audit, app.clock,
+                            dry_run=dry_run)
+    due = plan_.actionable()
+    if result is None:
+        for item in due:
+            click.echo(f"would move {len(item.files)} files ({human_bytes(item.bytes)}) of "
+                       f"{item.volume}:{item.path} to trash (rule {item.rule})")
+        click.echo(f"dry run: {len(due)} items, {sum(len(i.files) for i in due)} files, "
+                   f"{human_bytes(sum(i.bytes for i in due))} would move to trash; "
+                   "nothing was changed")
+        return
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    click.echo(f"apply: moved {result.moved_files} files ({human_bytes(result.moved_bytes)}) "
+               f"of {result.shoots} shoots to trash; skipped {len(result.skipped)}; purged "
+               f"{result.purged_files} files ({human_bytes(result.purged_bytes)})")
+
+
+@cli.group()
+def trash() -> None:
+    """Inspect, restore and purge the trash."""
+
+
+@trash.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def trash_list(app: App, as_json: bool) -> None:
+    """What is in trash, and when it is purged."""
+    from archivekeeper.ops import trash_docs
+    from archivekeeper.scanner import human_bytes
+
+    docs = trash_docs(app.store)
+    if as_json:
+        emit_json({"items": docs})
+        return
+    render_table(["id", "volume", "path", "files", "size", "trashed", "purge after"],
+                 [[d["id"], d["volume"], d["path"], d["files"], human_bytes(d["bytes"]),
+                   d["trashed_at"], d["purge_after"]] for d in docs])
+
+
+@trash.command("restore")
+@click.argument("item_id", type=int)
+@pass_app
+def trash_restore(app: App, item_id: int) -> None:
+    """Move a trash item back (never overwriting what is there now)."""
+    from archivekeeper import ops
+
+    result = op_call(ops.restore_trash, app.config, app.store, app.audit, app.clock, item_id)
+    for line in result.skipped:
+        click.echo(f"kept in trash: {line}", err=True)
+    click.echo(f"restored {result.restored_files} files; run `archivekeeper scan` to index them")
+    if result.skipped:
+        sys.exit(EXIT_RUNTIME)
+
+
+@trash.command("purge")
+@pass_app
+def trash_purge(app: App) -> None:
+    """Delete for good the trash past its retention (holds re-checked)."""
+    from archivekeeper import ops
+    from archivekeeper.scanner import human_bytes
+
+    result = op_call(ops.purge_trash, app.config, app.store, app.audit, app.clock)
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    click.echo(f"purged {result.purged_files} files ({human_bytes(result.purged_bytes)})")
+
+
 @cli.group()
 def audit() -> None:
     """The tamper-evident audit log."""

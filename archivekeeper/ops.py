@@ -287,3 +287,97 @@ def token_names(store: Store, audit) -> dict[str, str]:
         shoot = f"{row[0]}:{show_path(row[1])}"
         names[audit.token("shoot", shoot)] = shoot
     return names
+
+
+# -- acting ---------------------------------------------------------------------------------------
+def _refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
+    """Audit and store a refusal (for the next report) before saying no."""
+    with store.transaction():
+        audit.append("refusal", command=command, reasons=list(reasons))
+        store.db.execute("INSERT INTO refusals (at, command, reasons) VALUES (?, ?, ?)",
+                         (now.isoformat(), command, "\n".join(reasons)))
+
+
+def _begin_run(store: Store, kind: str, now: datetime) -> int:
+    with store.transaction():
+        return store.db.execute("INSERT INTO runs (kind, started_at) VALUES (?, ?)",
+                                (kind, now.isoformat())).lastrowid
+
+
+def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
+    with store.transaction():
+        store.db.execute("UPDATE runs SET finished_at = ?, changed = ? WHERE id = ?",
+                         (clock.now().isoformat(), int(changed), run_id))
+
+
+def apply(config, store: Store, audit, clock, *, dry_run: bool):
+    """Move due items to trash and purge expired trash. Return (plan, result); result is None
+    for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
+    was moved, and the refusal is audited."""
+    from archivekeeper.executor import Executor
+
+    now = clock.now()
+    executor = Executor(config, store, audit, now)
+    try:
+        if not dry_run:
+            executor.recover()
+        plan = compute_plan(config, store, now, announce=not dry_run)
+        if plan.refused:
+            if not dry_run:
+                _refuse(store, audit, now, "apply", plan.refusals)
+            raise OpError("refused, nothing was deleted: " + "; ".join(plan.refusals), 3)
+        if dry_run:
+            return plan, None
+        run_id = _begin_run(store, "apply", now)
+        result = executor.trash_items(plan, lambda: all_holds(config, store),
+                                      erasure_records(store))
+        purged = executor.purge(all_holds(config, store))
+        result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
+        result.skipped += purged.skipped
+        _end_run(store, run_id, result.changed, clock)
+        return plan, result
+    finally:
+        executor.close()
+
+
+def purge_trash(config, store: Store, audit, clock):
+    """`trash purge`: purge expired trash (holds re-checked; the clock guard applies)."""
+    from archivekeeper.executor import Executor
+
+    now = clock.now()
+    refusals = planner.clock_refusals(now, last_change_start(store))
+    if refusals:
+        _refuse(store, audit, now, "trash purge", refusals)
+        raise OpError("refused, nothing was purged: " + "; ".join(refusals), 3)
+    executor = Executor(config, store, audit, now)
+    try:
+        executor.recover()
+        run_id = _begin_run(store, "purge", now)
+        result = executor.purge(all_holds(config, store))
+        _end_run(store, run_id, result.changed, clock)
+        return result
+    finally:
+        executor.close()
+
+
+def restore_trash(config, store: Store, audit, clock, group_id: int):
+    from archivekeeper.executor import Executor
+
+    executor = Executor(config, store, audit, clock.now())
+    try:
+        executor.recover()
+        try:
+            return executor.restore(group_id)
+        except LookupError as exc:
+            raise OpError(str(exc)) from None
+    finally:
+        executor.close()
+
+
+def trash_docs(store: Store) -> list[dict]:
+    rows = store.db.execute(
+        "SELECT g.id, g.volume, g.shoot_path, g.trashed_at, g.purge_after, COUNT(f.relpath), "
+        "COALESCE(SUM(f.size), 0) FROM trash_groups g JOIN trash_files f ON f.group_id = g.id "
+        "AND f.state = 'trashed' GROUP BY g.id ORDER BY g.id")
+    return [{"id": r[0], "volume": r[1], "path": show_path(r[2]), "files": r[5], "bytes": r[6],
+             "trashed_at": r[3], "purge_after": r[4]} for r in rows]

@@ -102,6 +102,36 @@ CREATE TABLE IF NOT EXISTS runs (
   changed INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS trash_groups (
+  id INTEGER PRIMARY KEY,
+  batch TEXT NOT NULL,
+  volume TEXT NOT NULL,
+  shoot_path BLOB NOT NULL,
+  customer_key TEXT NOT NULL,
+  item_key TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  trashed_at TEXT NOT NULL,
+  purge_after TEXT NOT NULL,
+  state TEXT NOT NULL DEFAULT 'trashed'
+);
+-- state: moving -> trashed -> restoring -> restored | purging -> purged; moving/restoring/
+-- purging are intents written before the file operation, resolved by recovery after a crash.
+CREATE TABLE IF NOT EXISTS trash_files (
+  group_id INTEGER NOT NULL REFERENCES trash_groups (id),
+  relpath BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (group_id, relpath)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trash_files_state ON trash_files (state);
+CREATE TABLE IF NOT EXISTS refusals (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  command TEXT NOT NULL,
+  reasons TEXT NOT NULL
+);
 """
 
 FILE_COLUMNS = "relpath, size, mtime_ns, inode, kind"

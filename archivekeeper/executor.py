@@ -1,0 +1,339 @@
+"""Carries out a plan through fsops: trash, restore, purge — crash-resumable.
+
+Every file operation is preceded by an intent committed to the index (trash_files.state moving /
+restoring / purging) and an audit record fsynced to disk, and followed by its completion. After a
+crash, `recover` looks at where each half-moved file actually is and finishes or rolls back the
+step, so a file is never both in place and in trash, nor in neither, without the index knowing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from archivekeeper import fsops, planner, policy
+from archivekeeper.logs import get_logger, show_path
+from archivekeeper.store import Store
+from archivekeeper.volumes import probe
+
+log = get_logger()
+
+
+@dataclass
+class RunResult:
+    moved_files: int = 0
+    moved_bytes: int = 0
+    shoots: int = 0
+    skipped: list[str] = field(default_factory=list)  # "volume:path: why" (never audited)
+    purged_files: int = 0
+    purged_bytes: int = 0
+    restored_files: int = 0
+    recovered: int = 0
+    refusals: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.moved_files or self.purged_files or self.restored_files)
+
+
+class Executor:
+    """Given the config, the index, the audit log and `now`, act on the file system."""
+
+    def __init__(self, config, store: Store, audit, now: datetime):
+        self.config = config
+        self.store = store
+        self.audit = audit
+        self.now = now
+        self._roots: dict[str, fsops.VolumeRoot | None] = {}
+
+    # -- volumes --------------------------------------------------------------------------------
+    def root(self, volume: str) -> fsops.VolumeRoot | None:
+        """Open a volume for changes only if it is online with the recorded marker id now."""
+        if volume not in self._roots:
+            vol = self.config.volume(volume)
+            recorded = {r[0]: r[1] for r in self.store.db.execute(
+                "SELECT name, volume_id FROM volumes")}
+            status = probe([vol], recorded)[0] if vol is not None else None
+            root = None
+            if status is not None and status.online and recorded.get(volume) == status.volume_id:
+                try:
+                    root = fsops.VolumeRoot.open(str(vol.path), volume, expected_dev=status.dev)
+                except fsops.FsError as exc:
+                    log.warning("volume_refused", volume=volume, error=str(exc))
+            self._roots[volume] = root
+        return self._roots[volume]
+
+    def close(self) -> None:
+        for root in self._roots.values():
+            if root is not None:
+                root.close()
+        self._roots.clear()
+
+    def expect(self, root: fsops.VolumeRoot, size: int, mtime_ns: int, inode: int):
+        return fsops.Expect(size, mtime_ns, inode if root.stable_inodes else None)
+
+    # -- recovery -------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Finish or roll back every half-done step whose volume is online. Return how many."""
+        rows = self.store.db.execute(
+            "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state "
+            "FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
+            "WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
+        done = 0
+        for gid, batch, volume, shoot_rel, rel, state in rows:
+            root = self.root(volume)
+            if root is None:
+                continue  # offline: resolved when it is back
+            vol_path = os.fsencode(str(self.config.volume(volume).path))
+            original = os.path.lexists(vol_path + b"/" + rel)
+            trashed = os.path.lexists(
+                vol_path + b"/.archivekeeper/trash/" + batch.encode() + b"/" + rel)
+            if state == "moving":
+                new = "trashed" if trashed else None  # None: never moved, roll back the intent
+            elif state == "restoring":
+                new = "trashed" if trashed else ("restored" if original else "gone")
+            else:
+                if trashed:
+                    root.unlink_trash(batch, rel)
+                new = "purged"
+            with self.store.transaction():
+                if new is None:
+                    self.store.db.execute(
+                        "DELETE FROM trash_files WHERE group_id = ? AND relpath = ?", (gid, rel))
+                else:
+                    self.store.db.execute(
+                        "UPDATE trash_files SET state = ? WHERE group_id = ? AND relpath = ?",
+                        (new, gid, rel))
+                if new == "trashed" and state == "moving":
+                    shoot = self.store.shoot_by_path(volume, shoot_rel)
+                    if shoot is not None:
+                        self._forget_files(shoot["id"], [rel])
+            done += 1
+        if done:
+            self._settle_groups()
+            self.audit.append("recovered", steps=done)
+            log.warning("recovered_half_done_steps", steps=done)
+        return done
+
+    def _settle_groups(self) -> None:
+        """A group's state follows its files: no files left -> dropped; all purged -> purged."""
+        with self.store.transaction():
+            db = self.store.db
+            db.execute("DELETE FROM trash_groups WHERE NOT EXISTS (SELECT 1 FROM trash_files f "
+                       "WHERE f.group_id = trash_groups.id)")
+            for state in ("purged", "restored"):
+                db.execute(
+                    "UPDATE trash_groups SET state = ? WHERE state != ? AND NOT EXISTS (SELECT 1 "
+                    "FROM trash_files f WHERE f.group_id = trash_groups.id AND f.state != ?)",
+                    (state, state, state))
+
+    # -- trash ----------------------------------------------------------------------------------
+    def trash_items(self, plan: planner.Plan, holds_now, erasures) -> RunResult:
+        """Move every actionable item of the plan to trash, one file at a time."""
+        result = RunResult()
+        batch = self.now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        purge_after = self.config.safety.trash_retention.add_to(self.now.date()).isoformat()
+        rules = self.config.model_rules()
+        for item in plan.actionable():
+            root = self.root(item.volume)
+            if root is None:
+                result.skipped.append(f"{item.volume}:{item.path}: volume is not online now")
+                continue
+            facts = self._still_due(item, rules, holds_now(), erasures, plan.as_of)
+            if not facts:
+                result.skipped.append(f"{item.volume}:{item.path}: no longer due (hold added?)")
+                continue
+            self._trash_item(root, item, facts, batch, purge_after, result)
+        return result
+
+    def _still_due(self, item, rules, holds, erasures, today):
+        """Re-read the shoot's holds and rules just before moving: return the item's files that
+        are still deletable today."""
+        from archivekeeper.facts import iter_shoot_facts
+
+        row = self.store.shoot(item.shoot_id)
+        if row is None or row["state"] != "online" or row["incomplete"]:
+            return []
+        shoot = next(iter_shoot_facts(self.store, [row]))
+        decision = policy.evaluate_shoot(shoot, rules, holds, erasures)
+        wanted = set(item.files)
+        ok = []
+        for group in decision.groups:
+            if group.date is None or group.date > today:
+                continue
+            if any(policy.hold_active(h, today) for h in group.holds):
+                continue
+            ok.extend(f for f in group.files if f.relpath in wanted)
+        return [f for f in item.facts if f in set(ok)]
+
+    def _trash_item(self, root, item, facts, batch, purge_after, result) -> None:
+        db = self.store.db
+        shoot_rel = self.store.shoot(item.shoot_id)["path"]
+        raw = self._raw_paths(item.shoot_id)
+        shoot_token = self.audit.token("shoot", f"{item.volume}:{item.path}")
+        files = [(raw[f.relpath], f) for f in facts if f.relpath in raw]
+        with self.store.transaction():
+            self.audit.append(
+                "trash", batch=batch, shoot=shoot_token,
+                customer=self.audit.token("customer", item.customer_key),
+                files=len(files), bytes=sum(f.size for _, f in files), rule=item.rule)
+            gid = db.execute(
+                "INSERT INTO trash_groups (batch, volume, shoot_path, customer_key, item_key, "
+                "rule, trashed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (batch, item.volume, shoot_rel, item.customer_key, item.key, item.rule,
+                 self.now.isoformat(), purge_after)).lastrowid
+            db.executemany(
+                "INSERT INTO trash_files (group_id, relpath, size, mtime_ns, inode, state) "
+                "VALUES (?, ?, ?, ?, ?, 'moving')",
+                ((gid, rel, f.size, f.mtime_ns, f.inode) for rel, f in files))
+        moved, moved_bytes, outcomes = [], 0, {}
+        for rel, f in files:
+            outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
+                                                                  f.inode))
+            outcomes[rel] = outcome
+            if outcome.status == "moved":
+                moved.append(rel)
+                moved_bytes += f.size
+            else:
+                result.skipped.append(f"{item.volume}:{f.relpath}: {outcome.status}"
+                                      f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
+        for rel in {os.path.dirname(r) for r in moved}:
+            root.prune_empty_dirs(rel, os.path.dirname(shoot_rel))
+        with self.store.transaction():
+            db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
+                           "relpath = ?", ((gid, rel) for rel in moved))
+            db.executemany("DELETE FROM trash_files WHERE group_id = ? AND relpath = ?",
+                           ((gid, rel) for rel, o in outcomes.items() if o.status != "moved"))
+            if not moved:
+                db.execute("DELETE FROM trash_groups WHERE id = ?", (gid,))
+            self._forget_files(item.shoot_id, moved)
+            self.audit.append("trash_done", batch=batch, shoot=shoot_token, files=len(moved),
+                              bytes=moved_bytes, skipped=len(files) - len(moved))
+        result.moved_files += len(moved)
+        result.moved_bytes += moved_bytes
+        result.shoots += 1 if moved else 0
+
+    def _raw_paths(self, shoot_id: int) -> dict[str, bytes]:
+        return {show_path(r[0]): r[0] for r in self.store.db.execute(
+            "SELECT relpath FROM files WHERE shoot_id = ?", (shoot_id,))}
+
+    def _forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
+        """Drop moved files from the index; a shoot with none left leaves the index."""
+        db = self.store.db
+        db.executemany("DELETE FROM files WHERE shoot_id = ? AND relpath = ?",
+                       ((shoot_id, r) for r in relpaths))
+        files, nbytes = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE "
+                                   "shoot_id = ?", (shoot_id,)).fetchone()
+        if files == 0:
+            db.execute("DELETE FROM shoots WHERE id = ?", (shoot_id,))
+        else:
+            db.execute("UPDATE shoots SET files = ?, bytes = ? WHERE id = ?",
+                       (files, nbytes, shoot_id))
+
+    # -- purge ----------------------------------------------------------------------------------
+    def purge(self, holds, *, everything_expired: bool = True) -> RunResult:
+        """Delete for good the trash whose retention has passed, unless a hold now covers it."""
+        result = RunResult()
+        today = self.now.date()
+        groups = self.store.db.execute(
+            "SELECT * FROM trash_groups WHERE state = 'trashed' AND purge_after <= ? "
+            "ORDER BY id", (today.isoformat(),)).fetchall()
+        for group in groups:
+            if _held(group, holds, today):
+                result.skipped.append(f"trash {group['id']}: held, not purged")
+                continue
+            root = self.root(group["volume"])
+            if root is None:
+                result.skipped.append(f"trash {group['id']}: volume {group['volume']} offline")
+                continue
+            files = self.store.db.execute(
+                "SELECT relpath, size FROM trash_files WHERE group_id = ? AND state = 'trashed'",
+                (group["id"],)).fetchall()
+            token = self.audit.token("shoot", f"{group['volume']}:{show_path(group['shoot_path'])}")
+            with self.store.transaction():
+                self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
+                                  files=len(files), bytes=sum(f[1] for f in files))
+                self.store.db.execute("UPDATE trash_files SET state = 'purging' WHERE "
+                                      "group_id = ? AND state = 'trashed'", (group["id"],))
+            for rel, size in files:
+                outcome = root.unlink_trash(group["batch"], rel)
+                if outcome.status in ("unlinked", "gone"):
+                    result.purged_files += 1
+                    result.purged_bytes += size
+            for rel in {os.path.dirname(r) for r, _ in files}:
+                root.prune_trash_dirs(group["batch"], rel)
+            with self.store.transaction():
+                self.store.db.execute("UPDATE trash_files SET state = 'purged' WHERE "
+                                      "group_id = ? AND state = 'purging'", (group["id"],))
+                self.store.db.execute("UPDATE trash_groups SET state = 'purged' WHERE id = ?",
+                                      (group["id"],))
+                self.audit.append("purge_done", trash=group["id"], files=len(files))
+        return result
+
+    # -- restore --------------------------------------------------------------------------------
+    def restore(self, group_id: int) -> RunResult:
+        """Move a trash group's files back; never overwrite what is at the original path now."""
+        result = RunResult()
+        group = self.store.db.execute("SELECT * FROM trash_groups WHERE id = ?",
+                                      (group_id,)).fetchone()
+        if group is None or group["state"] != "trashed":
+            raise LookupError(f"no restorable trash item {group_id} (see `trash list`)")
+        root = self.root(group["volume"])
+        if root is None:
+            raise LookupError(f"volume {group['volume']} is not online")
+        files = self.store.db.execute(
+            "SELECT relpath, size, mtime_ns, inode FROM trash_files WHERE group_id = ? AND "
+            "state = 'trashed'", (group_id,)).fetchall()
+        token = self.audit.token("shoot", f"{group['volume']}:{show_path(group['shoot_path'])}")
+        with self.store.transaction():
+            self.audit.append("restore", trash=group_id, shoot=token, files=len(files))
+            self.store.db.execute("UPDATE trash_files SET state = 'restoring' WHERE "
+                                  "group_id = ? AND state = 'trashed'", (group_id,))
+            # the restored item's announcement starts again
+            self.store.db.execute("DELETE FROM announcements WHERE key = ?",
+                                  (group["item_key"],))
+        restored, kept = [], []
+        for rel, size, mtime_ns, inode in files:
+            outcome = root.restore(group["batch"], rel,
+                                   self.expect(root, size, mtime_ns, inode))
+            if outcome.status == "restored":
+                restored.append(rel)
+            else:
+                kept.append(rel)
+                result.skipped.append(f"{group['volume']}:{show_path(rel)}: {outcome.status}"
+                                      f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
+        for rel in {os.path.dirname(r) for r in restored}:
+            root.prune_trash_dirs(group["batch"], rel)
+        with self.store.transaction():
+            self.store.db.executemany(
+                "UPDATE trash_files SET state = 'restored' WHERE group_id = ? AND relpath = ?",
+                ((group_id, r) for r in restored))
+            self.store.db.executemany(
+                "UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND relpath = ?",
+                ((group_id, r) for r in kept))
+            if not kept:
+                self.store.db.execute("UPDATE trash_groups SET state = 'restored' WHERE id = ?",
+                                      (group_id,))
+            self.audit.append("restore_done", trash=group_id, files=len(restored),
+                              kept=len(kept))
+        result.restored_files = len(restored)
+        return result
+
+
+def _held(group, holds, today) -> bool:
+    """Is a trash group covered by an active hold now (customer, shoot or path)?"""
+    shoot_path = show_path(group["shoot_path"])
+    for hold in holds:
+        if not policy.hold_active(hold, today):
+            continue
+        if hold.scope == "customer" and hold.customer_key == group["customer_key"]:
+            return True
+        if hold.scope in ("shoot", "path") and hold.volume == group["volume"] and hold.path:
+            held = hold.path.strip("/")
+            if shoot_path == held or shoot_path.startswith(held + "/") or held.startswith(
+                    shoot_path + "/"):
+                return True
+    return False
