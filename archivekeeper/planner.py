@@ -1,0 +1,319 @@
+"""From per-file verdicts to a plan: items, statuses, announcements, limits, clock guard.
+
+Pure: no I/O, no clock; `today` and `now` are parameters. An item is one shoot's files that share
+a date. Its status is, first that holds: blocked (an active hold, an offline or missing volume,
+an incomplete shoot), upcoming (date within the notice period, or not yet announced for it),
+awaiting-approval, due. The limits are checked on the whole due set: a plan that exceeds any is
+refused and nothing in it is actionable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from archivekeeper.durations import Period
+from archivekeeper.model import Announcement, FileFact, Limits, ShootFact
+from archivekeeper.policy import FileGroup, ShootDecision, hold_active, hold_text, shoot_blocks
+
+STATUSES = ("due", "awaiting-approval", "upcoming", "blocked")
+_STATUS_ORDER = {status: i for i, status in enumerate(STATUSES)}
+CLOCK_TOLERANCE = timedelta(minutes=5)
+CLOCK_MAX_GAP = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """Files of one shoot that become deletable on the same date.
+
+    For a blocked item held by an active hold, date is the date the rules alone give.
+    key identifies the item's content (volume, path, date, files with size and mtime): a changed
+    item is a new item, so its old announcement and approval no longer count.
+    """
+
+    shoot_id: int
+    volume: str
+    path: str
+    customer: str
+    customer_key: str
+    scope: str  # shoot | files
+    files: tuple[str, ...]  # relpaths
+    facts: tuple[FileFact, ...]  # what the executor re-verifies before touching each file
+    bytes: int
+    rule: str
+    date: date
+    status: str
+    blocked_by: tuple[str, ...]
+    announced_at: datetime | None
+    key: str
+    erasure: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "shoot_id": self.shoot_id,
+            "volume": self.volume,
+            "path": self.path,
+            "customer": self.customer,
+            "scope": self.scope,
+            "files": len(self.files),
+            "bytes": self.bytes,
+            "rule": self.rule,
+            "date": self.date.isoformat(),
+            "status": self.status,
+            "blocked_by": list(self.blocked_by),
+            "announced_at": self.announced_at.isoformat() if self.announced_at else None,
+            "key": self.key,
+            "erasure": self.erasure,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    as_of: date
+    items: tuple[PlanItem, ...]
+    refusals: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    to_announce: tuple[str, ...] = ()  # keys of listed, unblocked items never announced
+
+    @property
+    def refused(self) -> bool:
+        return bool(self.refusals)
+
+    def due_items(self) -> list[PlanItem]:
+        """Return the items whose status is due, refused or not."""
+        return [item for item in self.items if item.status == "due"]
+
+    def actionable(self) -> list[PlanItem]:
+        """Return the items a run may delete now: the due items, or none when refused."""
+        return [] if self.refused else self.due_items()
+
+    def with_warnings(self, warnings: Sequence[str]) -> Plan:
+        """Return this plan with these warnings added."""
+        return replace(self, warnings=self.warnings + tuple(warnings))
+
+    def to_json(self) -> dict:
+        """Return the `plan --json` document."""
+        return {
+            "as_of": self.as_of.isoformat(),
+            "items": [item.to_json() for item in self.items],
+            "refusals": list(self.refusals),
+            "warnings": list(self.warnings),
+            "refused": self.refused,
+        }
+
+
+def build_plan(
+    shoots: Sequence[ShootFact],
+    decisions: Sequence[ShootDecision],
+    *,
+    today: date,
+    now: datetime,
+    notice: Period,
+    require_approval: bool,
+    announcements: Mapping[str, Announcement],
+    limits: Limits,
+    volume_totals: Mapping[str, tuple[int, int]],
+    last_change_start: datetime | None,
+    erased_customers: frozenset[str] = frozenset(),
+    warnings: Sequence[str] = (),
+) -> Plan:
+    """Given the shoots, their decisions (policy.evaluate_shoot, same order), today's local date,
+    now (aware, local offset), the notice period, whether approval is required, the stored
+    announcements by item key, the limits, each volume's indexed (files, bytes), the start of the
+    last run that changed anything and the customer keys whose erasure the owner confirmed (their
+    erasure items are exempt from the max_* limits, as the erase preview listed them), return
+    the plan. Raise ValueError if shoots and decisions do not line up."""
+    if len(shoots) != len(decisions):
+        raise ValueError(f"{len(shoots)} shoots but {len(decisions)} decisions")
+    items: list[PlanItem] = []
+    for shoot, decision in zip(shoots, decisions, strict=True):
+        if decision.shoot.id != shoot.id:
+            raise ValueError(f"decision for shoot {decision.shoot.id} given for shoot {shoot.id}")
+        items.extend(
+            _shoot_items(shoot, decision, today, now, notice, require_approval, announcements)
+        )
+    items.sort(key=lambda i: (_STATUS_ORDER[i.status], i.date, i.volume, i.path, i.files[0]))
+    due = [
+        i
+        for i in items
+        if i.status == "due" and not (i.erasure and i.customer_key in erased_customers)
+    ]
+    refusals = _limit_refusals(due, limits, volume_totals) + clock_refusals(now, last_change_start)
+    to_announce = tuple(
+        i.key for i in items if i.status != "blocked" and i.key not in announcements
+    )
+    return Plan(today, tuple(items), tuple(refusals), tuple(warnings), to_announce)
+
+
+def item_key(volume: str, path: str, when: date, facts: Sequence[FileFact]) -> str:
+    """Given an item's volume, shoot path, date and files, return its stable id."""
+    digest = hashlib.sha256()
+    digest.update(f"{volume}\0{path}\0{when.isoformat()}\0".encode("utf-8", "surrogateescape"))
+    for relpath, size, mtime_ns in sorted((f.relpath, f.size, f.mtime_ns) for f in facts):
+        digest.update(f"{relpath}\0{size}\0{mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _shoot_items(
+    shoot: ShootFact,
+    decision: ShootDecision,
+    today: date,
+    now: datetime,
+    notice: Period,
+    require_approval: bool,
+    announcements: Mapping[str, Announcement],
+) -> list[PlanItem]:
+    buckets: dict[tuple[date, tuple[str, ...]], list[FileGroup]] = {}
+    for group in decision.groups:
+        held = tuple(hold_text(h) for h in group.holds if hold_active(h, today))
+        # A held file is listed at the date its rules give, blocked, so the plan shows the hold.
+        when = group.unheld if held else group.date
+        if when is None or notice.subtract_from(when) > today:
+            continue
+        buckets.setdefault((when, held), []).append(group)
+    blocks = shoot_blocks(shoot)
+    items = []
+    for (when, held), groups in buckets.items():
+        facts = tuple(f for g in groups for f in g.files)
+        rules = list(dict.fromkeys(g.rule for g in groups if g.rule is not None))
+        erasure = all(g.erasure for g in groups)
+        key = item_key(shoot.volume, shoot.path, when, facts)
+        announcement = announcements.get(key)
+        blocked_by = blocks + held
+        items.append(
+            PlanItem(
+                shoot_id=shoot.id,
+                volume=shoot.volume,
+                path=shoot.path,
+                customer=shoot.customer,
+                customer_key=shoot.customer_key,
+                scope="shoot" if len(facts) == len(shoot.files) else "files",
+                files=tuple(f.relpath for f in facts),
+                facts=facts,
+                bytes=sum(f.size for f in facts),
+                rule=", ".join(rules),
+                date=when,
+                status=_status(
+                    when, blocked_by, erasure, announcement, today, now, notice, require_approval
+                ),
+                blocked_by=blocked_by,
+                announced_at=announcement.announced_at if announcement else None,
+                key=key,
+                erasure=erasure,
+            )
+        )
+    return items
+
+
+def _status(
+    when: date,
+    blocked_by: tuple[str, ...],
+    erasure: bool,
+    announcement: Announcement | None,
+    today: date,
+    now: datetime,
+    notice: Period,
+    require_approval: bool,
+) -> str:
+    if blocked_by:
+        return "blocked"
+    if when > today:
+        return "upcoming"
+    if erasure:
+        return "due"
+    if notice.count > 0 and (
+        announcement is None or not _noticed(announcement.announced_at, now, notice)
+    ):
+        return "upcoming"
+    if require_approval and (announcement is None or announcement.approved_at is None):
+        return "awaiting-approval"
+    return "due"
+
+
+def _noticed(announced_at: datetime, now: datetime, notice: Period) -> bool:
+    """Return whether the notice period has passed since announced_at, on the local wall clock.
+
+    Both times are read in their own offset, so an announcement at 04:30 is noticed at 04:30
+    fourteen days later even if a DST change lies between (elapsed time is then 13 d 23 h)."""
+    start = announced_at.replace(tzinfo=None)
+    end = datetime.combine(notice.add_to(start.date()), start.time())
+    return now.replace(tzinfo=None) >= end
+
+
+def _limit_refusals(
+    due: Sequence[PlanItem], limits: Limits, volume_totals: Mapping[str, tuple[int, int]]
+) -> list[str]:
+    refusals = []
+    files = sum(len(i.files) for i in due)
+    size = sum(i.bytes for i in due)
+    if files > limits.max_files_per_run:
+        refusals.append(
+            f"{files} files are due, more than max_files_per_run {limits.max_files_per_run}"
+        )
+    if size > limits.max_bytes_per_run:
+        refusals.append(
+            f"{_size(size)} are due, more than max_bytes_per_run {_size(limits.max_bytes_per_run)}"
+        )
+    per_volume: dict[str, list[int]] = {}
+    for item in due:
+        counts = per_volume.setdefault(item.volume, [0, 0])
+        counts[0] += len(item.files)
+        counts[1] += item.bytes
+    cap = limits.max_fraction_per_volume
+    for volume, (due_files, due_bytes) in sorted(per_volume.items()):
+        total_files, total_bytes = volume_totals.get(volume, (0, 0))
+        for what, part, whole in (
+            ("files", due_files, total_files),
+            ("bytes", due_bytes, total_bytes),
+        ):
+            if _fraction(part, whole) > cap:
+                refusals.append(
+                    f"volume {volume}: {_count(what, part)} due of {_count(what, whole)} is "
+                    f"{_percent(part, whole)}, more than max_fraction_per_volume {cap:g}"
+                )
+    return refusals
+
+
+def _fraction(part: int, whole: int) -> float:
+    # A volume whose totals are unknown (or smaller than what is due) cannot be checked: refuse.
+    if part == 0:
+        return 0.0
+    if whole <= 0 or part > whole:
+        return float("inf")
+    return part / whole
+
+
+def _count(what: str, n: int) -> str:
+    return _size(n) if what == "bytes" else f"{n} files"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole > 0 else "an unknown share"
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= factor:
+            return f"{n / factor:.1f} {unit} ({n} bytes)"
+    return f"{n} bytes"
+
+
+def clock_refusals(now: datetime, last_change_start: datetime | None) -> list[str]:
+    if last_change_start is None:
+        return []
+    if (now.tzinfo is None) != (last_change_start.tzinfo is None):
+        now, last_change_start = now.replace(tzinfo=None), last_change_start.replace(tzinfo=None)
+    last = last_change_start.isoformat(timespec="seconds")
+    if now < last_change_start - CLOCK_TOLERANCE:
+        return [
+            f"clock is earlier than the last run that changed anything "
+            f"(now {now.isoformat(timespec='seconds')}, that run started {last})"
+        ]
+    if now > last_change_start + CLOCK_MAX_GAP:
+        return [
+            f"clock is more than {CLOCK_MAX_GAP.days} days after the last run that changed "
+            f"anything (now {now.isoformat(timespec='seconds')}, that run started {last})"
+        ]
+    return []

@@ -1,0 +1,409 @@
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from archivekeeper.durations import parse_period
+from archivekeeper.model import (
+    Announcement,
+    Erasure,
+    FileFact,
+    Hold,
+    Limits,
+    Match,
+    Rule,
+    ShootFact,
+)
+from archivekeeper.naming import normalize_customer
+from archivekeeper.planner import build_plan, item_key
+from archivekeeper.policy import evaluate_all
+
+HELSINKI_WINTER = timezone(timedelta(hours=2))
+HELSINKI_SUMMER = timezone(timedelta(hours=3))
+TODAY = date(2025, 6, 1)
+NOW = datetime(2025, 6, 1, 4, 30, tzinfo=HELSINKI_SUMMER)
+ONE_YEAR = [Rule("one-year", "delete", parse_period("1 year"))]
+BIG = {"studio": (1000, 10**9), "backup-1": (1000, 10**9)}
+
+
+def make_shoot(
+    id=1,
+    *,
+    volume="studio",
+    shot=date(2024, 5, 12),
+    customer="Virtanen Matti",
+    names=("a.jpg", "b.cr2"),
+    state="online",
+    incomplete=False,
+):
+    path = f"{shot.isoformat()} {customer}"
+    files = tuple(
+        FileFact(f"{path}/{name}", 100 * (i + 1), 1_700_000_000_000_000_000 + i)
+        for i, name in enumerate(names)
+    )
+    return ShootFact(
+        id,
+        volume,
+        path,
+        customer,
+        normalize_customer(customer),
+        shot,
+        "folder",
+        None,
+        shot,
+        shot,
+        state=state,
+        incomplete=incomplete,
+        files=files,
+    )
+
+
+def plan_for(shoots, rules=ONE_YEAR, holds=(), erasures=(), **kw):
+    args = dict(
+        today=TODAY,
+        now=NOW,
+        notice=parse_period("14 days"),
+        require_approval=False,
+        announcements={},
+        limits=Limits(),
+        volume_totals=BIG,
+        last_change_start=None,
+    )
+    args.update(kw)
+    decisions = evaluate_all(shoots, rules, holds, erasures)
+    return build_plan(shoots, decisions, **args)
+
+
+def announced(plan, at, approved_at=None):
+    return {i.key: Announcement(i.key, at, approved_at) for i in plan.items}
+
+
+def only(plan):
+    assert len(plan.items) == 1
+    return plan.items[0]
+
+
+# --- items --------------------------------------------------------------------------------------
+
+
+def test_one_item_per_shoot_and_date_with_json_shape():
+    item = only(plan_for([make_shoot()]))
+    assert item.to_json() == {
+        "shoot_id": 1,
+        "volume": "studio",
+        "path": "2024-05-12 Virtanen Matti",
+        "customer": "Virtanen Matti",
+        "scope": "shoot",
+        "files": 2,
+        "bytes": 300,
+        "rule": "one-year",
+        "date": "2025-05-12",
+        "status": "upcoming",
+        "blocked_by": [],
+        "announced_at": None,
+        "key": item.key,
+        "erasure": False,
+    }
+
+
+def test_files_rule_splits_a_shoot_into_items_with_files_scope():
+    rules = [
+        Rule("raw", "delete", parse_period("1 month"), match=Match(files="*.cr2")),
+        Rule("all", "delete", parse_period("1 year")),
+    ]
+    plan = plan_for([make_shoot()], rules)
+    assert sorted((i.date, i.scope, i.rule, i.files) for i in plan.items) == [
+        (date(2024, 6, 12), "files", "raw", ("2024-05-12 Virtanen Matti/b.cr2",)),
+        (date(2025, 5, 12), "files", "all", ("2024-05-12 Virtanen Matti/a.jpg",)),
+    ]
+
+
+def test_items_beyond_the_notice_period_are_not_listed():
+    shoot = make_shoot(shot=date(2024, 6, 16))  # due 2025-06-16, 15 days away
+    assert plan_for([shoot]).items == ()
+    within = make_shoot(shot=date(2024, 6, 15))  # due 2025-06-15, 14 days away
+    assert only(plan_for([within])).status == "upcoming"
+
+
+def test_never_deleted_files_give_no_item():
+    assert plan_for([make_shoot()], rules=[]).items == ()
+
+
+def test_key_changes_when_the_files_change():
+    shoot = make_shoot()
+    facts = list(shoot.files)
+    key = item_key("studio", shoot.path, date(2025, 5, 12), facts)
+    assert key == item_key("studio", shoot.path, date(2025, 5, 12), list(reversed(facts)))
+    bigger = [facts[0], FileFact(facts[1].relpath, facts[1].size + 1, facts[1].mtime_ns)]
+    assert key != item_key("studio", shoot.path, date(2025, 5, 12), bigger)
+    assert key != item_key("studio", shoot.path, date(2025, 5, 13), facts)
+    assert key != item_key("studio", shoot.path, date(2025, 5, 12), facts[:1])
+
+
+# --- notice period ------------------------------------------------------------------------------
+
+
+def test_notice_sequence_not_announced_then_announced_today_then_fourteen_days_later():
+    shoots = [make_shoot()]
+    first = plan_for(shoots)
+    assert only(first).status == "upcoming"
+    assert first.to_announce == (only(first).key,)
+    today_ann = announced(first, NOW - timedelta(hours=1))
+    second = plan_for(shoots, announcements=today_ann)
+    assert only(second).status == "upcoming"
+    assert only(second).announced_at == NOW - timedelta(hours=1)
+    assert second.to_announce == ()
+    old = announced(first, NOW - timedelta(days=14))
+    assert only(plan_for(shoots, announcements=old)).status == "due"
+    almost = announced(first, NOW - timedelta(days=14) + timedelta(seconds=1))
+    assert only(plan_for(shoots, announcements=almost)).status == "upcoming"
+
+
+def test_notice_counts_local_days_across_the_spring_dst_change():
+    shoots = [make_shoot(shot=date(2024, 3, 1))]
+    key = only(plan_for(shoots)).key
+    # 2025-03-30 is the EU spring change: 14 local days are 13 days 23 hours of real time.
+    at = datetime(2025, 3, 20, 4, 30, tzinfo=HELSINKI_WINTER)
+    now = datetime(2025, 4, 3, 4, 30, tzinfo=HELSINKI_SUMMER)
+    anns = {key: Announcement(key, at)}
+    assert only(plan_for(shoots, today=now.date(), now=now, announcements=anns)).status == "due"
+    early = now - timedelta(minutes=1)
+    assert (
+        only(plan_for(shoots, today=early.date(), now=early, announcements=anns)).status
+        == "upcoming"
+    )
+
+
+def test_notice_counts_local_days_across_the_autumn_dst_change():
+    shoots = [make_shoot()]
+    key = only(plan_for(shoots)).key
+    at = datetime(2025, 10, 20, 4, 30, tzinfo=HELSINKI_SUMMER)
+    now = datetime(2025, 11, 3, 4, 29, tzinfo=HELSINKI_WINTER)  # 14 d 0 h 59 min later
+    anns = {key: Announcement(key, at)}
+    assert (
+        only(plan_for(shoots, today=now.date(), now=now, announcements=anns)).status == "upcoming"
+    )
+
+
+def test_zero_notice_makes_an_item_due_on_its_date_without_announcement():
+    plan = plan_for([make_shoot()], notice=parse_period("0 days"))
+    assert only(plan).status == "due"
+    assert plan.to_announce == (only(plan).key,)
+
+
+def test_future_item_is_upcoming_even_if_announced_long_ago():
+    shoot = make_shoot(shot=date(2024, 6, 10))
+    key = only(plan_for([shoot])).key
+    anns = {key: Announcement(key, NOW - timedelta(days=30))}
+    assert only(plan_for([shoot], announcements=anns)).status == "upcoming"
+
+
+def test_announcement_of_a_changed_item_does_not_count():
+    first = plan_for([make_shoot()])
+    anns = announced(first, NOW - timedelta(days=30))
+    changed = make_shoot(names=("a.jpg", "b.cr2", "c.jpg"))
+    item = only(plan_for([changed], announcements=anns))
+    assert (item.status, item.announced_at) == ("upcoming", None)
+
+
+# --- approval -----------------------------------------------------------------------------------
+
+
+def test_approval_required_then_given():
+    shoots = [make_shoot()]
+    first = plan_for(shoots)
+    waiting = plan_for(
+        shoots, require_approval=True, announcements=announced(first, NOW - timedelta(days=20))
+    )
+    assert only(waiting).status == "awaiting-approval"
+    approved = announced(first, NOW - timedelta(days=20), approved_at=NOW - timedelta(days=1))
+    assert only(plan_for(shoots, require_approval=True, announcements=approved)).status == "due"
+
+
+def test_approval_does_not_skip_the_notice_period():
+    shoots = [make_shoot()]
+    first = plan_for(shoots)
+    approved = announced(first, NOW - timedelta(days=2), approved_at=NOW)
+    assert only(plan_for(shoots, require_approval=True, announcements=approved)).status == (
+        "upcoming"
+    )
+
+
+# --- blocks -------------------------------------------------------------------------------------
+
+
+def test_offline_shoot_is_blocked():
+    item = only(plan_for([make_shoot(volume="backup-1", state="offline")]))
+    assert (item.status, item.blocked_by) == ("blocked", ("volume backup-1 is offline",))
+
+
+def test_incomplete_shoot_is_blocked():
+    item = only(plan_for([make_shoot(incomplete=True)]))
+    assert (item.status, item.blocked_by) == (
+        "blocked",
+        ("shoot is incomplete (unreadable folder)",),
+    )
+
+
+def test_blocked_items_are_not_announced_nor_actionable():
+    first = plan_for([make_shoot(incomplete=True)])
+    assert first.to_announce == ()
+    anns = announced(first, NOW - timedelta(days=30))
+    assert plan_for([make_shoot(incomplete=True)], announcements=anns).actionable() == []
+
+
+def test_actively_held_shoot_is_listed_blocked_at_its_rule_date():
+    held = Hold(
+        "cfg-1",
+        "invoice",
+        "open invoice 2024-113",
+        date(2027, 1, 31),
+        customer_key="virtanen matti",
+    )
+    item = only(plan_for([make_shoot()], holds=[held]))
+    assert (item.status, item.date) == ("blocked", date(2025, 5, 12))
+    assert item.blocked_by == ("hold invoice: open invoice 2024-113 (until 2027-01-31)",)
+
+
+def test_hold_ended_yesterday_no_longer_blocks_but_restarts_the_notice():
+    held = Hold("cfg-1", "invoice", "x", date(2025, 5, 31), customer_key="virtanen matti")
+    item = only(plan_for([make_shoot()], holds=[held]))
+    assert (item.status, item.date, item.blocked_by) == ("upcoming", date(2025, 6, 1), ())
+
+
+def test_hold_ending_today_still_blocks():
+    held = Hold("cfg-1", "invoice", "x", TODAY, customer_key="virtanen matti")
+    assert only(plan_for([make_shoot()], holds=[held])).status == "blocked"
+
+
+# --- erasure ------------------------------------------------------------------------------------
+
+
+def test_erasure_item_is_due_at_once_without_notice_or_approval():
+    erased = Erasure("virtanen matti", date(2025, 5, 30), "art. 17")
+    plan = plan_for([make_shoot()], rules=[], erasures=[erased], require_approval=True)
+    item = only(plan)
+    assert (item.status, item.rule, item.erasure, item.date) == (
+        "due",
+        "erasure",
+        True,
+        date(2025, 5, 30),
+    )
+
+
+def test_erasure_item_on_an_offline_volume_is_blocked():
+    erased = Erasure("virtanen matti", date(2025, 5, 30))
+    plan = plan_for([make_shoot(state="offline")], rules=[], erasures=[erased])
+    assert only(plan).status == "blocked"
+
+
+# --- limits and clock guard ---------------------------------------------------------------------
+
+
+def due_plan(shoots, **kw):
+    first = plan_for(shoots)
+    return plan_for(shoots, announcements=announced(first, NOW - timedelta(days=20)), **kw)
+
+
+def test_limits_refuse_the_whole_due_set():
+    shoots = [make_shoot(i, customer=f"Customer {i}") for i in range(3)]
+    plan = due_plan(shoots, limits=Limits(max_files_per_run=5))
+    assert len(plan.due_items()) == 3
+    assert plan.refusals == ("6 files are due, more than max_files_per_run 5",)
+    assert plan.refused
+    assert plan.actionable() == []
+    assert plan.to_json()["refusals"] == ["6 files are due, more than max_files_per_run 5"]
+
+
+def test_byte_limit():
+    plan = due_plan([make_shoot()], limits=Limits(max_bytes_per_run=299))
+    assert plan.refusals == ("300 bytes are due, more than max_bytes_per_run 299 bytes",)
+
+
+def test_volume_fraction_limit_for_bytes_and_files():
+    plan = due_plan([make_shoot()], volume_totals={"studio": (10, 1000)})
+    assert plan.refusals == (
+        "volume studio: 2 files due of 10 files is 20.0%, more than max_fraction_per_volume 0.1",
+        "volume studio: 300 bytes due of 1.0 kB (1000 bytes) is 30.0%, more than "
+        "max_fraction_per_volume 0.1",
+    )
+
+
+def test_unknown_volume_totals_refuse():
+    plan = due_plan([make_shoot()], volume_totals={})
+    assert plan.refused
+    assert plan.actionable() == []
+
+
+def test_within_limits_the_due_items_are_actionable():
+    plan = due_plan([make_shoot()])
+    assert not plan.refused
+    assert [i.status for i in plan.actionable()] == ["due"]
+
+
+def test_confirmed_erasure_is_exempt_from_limits_but_others_are_not():
+    erased = Erasure("virtanen matti", date(2025, 5, 30))
+    shoots = [make_shoot()]
+    kw = dict(rules=[], erasures=[erased], volume_totals={"studio": (2, 300)})
+    assert plan_for(shoots, **kw).refused
+    exempt = plan_for(shoots, erased_customers=frozenset({"virtanen matti"}), **kw)
+    assert not exempt.refused
+    assert len(exempt.actionable()) == 1
+
+
+@pytest.mark.parametrize(
+    ("last", "refused"),
+    [
+        (None, False),
+        (NOW - timedelta(days=1), False),
+        (NOW + timedelta(minutes=4), False),
+        (NOW + timedelta(minutes=6), True),
+        (NOW - timedelta(days=400), False),
+        (NOW - timedelta(days=401), True),
+        (datetime(2025, 6, 1, 1, 30, tzinfo=UTC), False),  # same instant as NOW
+    ],
+)
+def test_clock_guard(last, refused):
+    plan = due_plan([make_shoot()], last_change_start=last)
+    assert plan.refused is refused
+    if refused:
+        assert plan.refusals[0].startswith("clock is")
+        assert plan.actionable() == []
+
+
+def test_plan_json_shape_and_order():
+    shoots = [
+        make_shoot(1, volume="studio", shot=date(2024, 5, 20), customer="B"),
+        make_shoot(2, volume="studio", shot=date(2024, 5, 12), customer="A", incomplete=True),
+        make_shoot(3, volume="backup-1", shot=date(2024, 5, 12), customer="C"),
+    ]
+    plan = plan_for(shoots, warnings=["rule 'x' matches no indexed shoot"])
+    doc = plan.to_json()
+    assert set(doc) >= {"as_of", "items", "refusals", "warnings"}
+    assert doc["as_of"] == "2025-06-01"
+    assert doc["warnings"] == ["rule 'x' matches no indexed shoot"]
+    assert [(i["shoot_id"], i["status"]) for i in doc["items"]] == [
+        (3, "upcoming"),
+        (1, "upcoming"),
+        (2, "blocked"),
+    ]
+    assert plan.with_warnings(["w"]).warnings == ("rule 'x' matches no indexed shoot", "w")
+
+
+def test_mismatched_decisions_are_a_value_error():
+    shoots = [make_shoot(1), make_shoot(2)]
+    decisions = evaluate_all(shoots, ONE_YEAR, [], [])
+    with pytest.raises(ValueError):
+        build_plan(
+            shoots,
+            list(reversed(decisions)),
+            today=TODAY,
+            now=NOW,
+            notice=parse_period("14 days"),
+            require_approval=False,
+            announcements={},
+            limits=Limits(),
+            volume_totals=BIG,
+            last_change_start=None,
+        )
