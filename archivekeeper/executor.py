@@ -20,6 +20,7 @@ from archivekeeper.store import Store
 from archivekeeper.volumes import probe
 
 log = get_logger()
+AUDIT_CHUNK = 64  # shoots whose intent records share one fsync
 
 
 @dataclass
@@ -132,21 +133,45 @@ class Executor:
 
     # -- trash ----------------------------------------------------------------------------------
     def trash_items(self, plan: planner.Plan, holds_now, erasures) -> RunResult:
-        """Move every actionable item of the plan to trash, one file at a time."""
+        """Move every actionable item of the plan to trash, one file at a time.
+
+        Items go in chunks: the chunk's intent records are audited (one fsync) before any of its
+        files moves, its completion records after; each shoot's files are re-verified against
+        freshly read holds and rules right before they move."""
         result = RunResult()
         batch = self.now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         purge_after = self.config.safety.trash_retention.add_to(self.now.date()).isoformat()
         rules = self.config.model_rules()
-        for item in plan.actionable():
-            root = self.root(item.volume)
-            if root is None:
-                result.skipped.append(f"{item.volume}:{item.path}: volume is not online now")
+        items = plan.actionable()
+        for start in range(0, len(items), AUDIT_CHUNK):
+            chunk = []
+            for item in items[start:start + AUDIT_CHUNK]:
+                root = self.root(item.volume)
+                if root is None:
+                    result.skipped.append(f"{item.volume}:{item.path}: volume is not online now")
+                else:
+                    chunk.append((item, root, self.audit.token(
+                        "shoot", f"{item.volume}:{item.path}")))
+            if not chunk:
                 continue
-            facts = self._still_due(item, rules, holds_now(), erasures, plan.as_of)
-            if not facts:
-                result.skipped.append(f"{item.volume}:{item.path}: no longer due (hold added?)")
-                continue
-            self._trash_item(root, item, facts, batch, purge_after, result)
+            self.audit.append_many([("trash", {
+                "batch": batch, "shoot": token, "rule": item.rule, "files": len(item.files),
+                "bytes": item.bytes,
+                "customer": self.audit.token("customer", item.customer_key)})
+                for item, _, token in chunk])
+            done = []
+            for item, root, token in chunk:
+                facts = self._still_due(item, rules, holds_now(), erasures, plan.as_of)
+                moved, moved_bytes = 0, 0
+                if facts:
+                    moved, moved_bytes = self._trash_item(root, item, facts, batch, purge_after,
+                                                          result)
+                else:
+                    result.skipped.append(f"{item.volume}:{item.path}: no longer due")
+                done.append(("trash_done", {"batch": batch, "shoot": token, "files": moved,
+                                            "bytes": moved_bytes,
+                                            "skipped": len(item.files) - moved}))
+            self.audit.append_many(done)
         return result
 
     def _still_due(self, item, rules, holds, erasures, today):
@@ -159,27 +184,22 @@ class Executor:
             return []
         shoot = next(iter_shoot_facts(self.store, [row]))
         decision = policy.evaluate_shoot(shoot, rules, holds, erasures)
-        wanted = set(item.files)
-        ok = []
+        deletable = set()
         for group in decision.groups:
             if group.date is None or group.date > today:
                 continue
             if any(policy.hold_active(h, today) for h in group.holds):
                 continue
-            ok.extend(f for f in group.files if f.relpath in wanted)
-        return [f for f in item.facts if f in set(ok)]
+            deletable.update(group.files)
+        return [f for f in item.facts if f in deletable]
 
-    def _trash_item(self, root, item, facts, batch, purge_after, result) -> None:
+    def _trash_item(self, root, item, facts, batch, purge_after, result) -> tuple[int, int]:
+        """Move one shoot's verified files; return (files moved, bytes moved)."""
         db = self.store.db
         shoot_rel = self.store.shoot(item.shoot_id)["path"]
         raw = self._raw_paths(item.shoot_id)
-        shoot_token = self.audit.token("shoot", f"{item.volume}:{item.path}")
         files = [(raw[f.relpath], f) for f in facts if f.relpath in raw]
         with self.store.transaction():
-            self.audit.append(
-                "trash", batch=batch, shoot=shoot_token,
-                customer=self.audit.token("customer", item.customer_key),
-                files=len(files), bytes=sum(f.size for _, f in files), rule=item.rule)
             gid = db.execute(
                 "INSERT INTO trash_groups (batch, volume, shoot_path, customer_key, item_key, "
                 "rule, trashed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -200,7 +220,7 @@ class Executor:
             else:
                 result.skipped.append(f"{item.volume}:{f.relpath}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
-        for rel in {os.path.dirname(r) for r in moved}:
+        for rel in sorted({os.path.dirname(r) for r in moved}, key=len, reverse=True):
             root.prune_empty_dirs(rel, os.path.dirname(shoot_rel))
         with self.store.transaction():
             db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
@@ -210,11 +230,10 @@ class Executor:
             if not moved:
                 db.execute("DELETE FROM trash_groups WHERE id = ?", (gid,))
             self._forget_files(item.shoot_id, moved)
-            self.audit.append("trash_done", batch=batch, shoot=shoot_token, files=len(moved),
-                              bytes=moved_bytes, skipped=len(files) - len(moved))
         result.moved_files += len(moved)
         result.moved_bytes += moved_bytes
         result.shoots += 1 if moved else 0
+        return len(moved), moved_bytes
 
     def _raw_paths(self, shoot_id: int) -> dict[str, bytes]:
         return {show_path(r[0]): r[0] for r in self.store.db.execute(

@@ -143,8 +143,10 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
     volume = rel = customer_key = None
     if customer is not None:
         customer_key = naming.normalize_customer(customer)
-        known = store.db.execute("SELECT 1 FROM shoots WHERE customer_key = ? LIMIT 1",
-                                 (customer_key,)).fetchone()
+        known = store.db.execute(
+            "SELECT 1 FROM shoots WHERE customer_key = ? UNION ALL SELECT 1 FROM trash_groups "
+            "WHERE customer_key = ? AND state = 'trashed' LIMIT 1",
+            (customer_key, customer_key)).fetchone()
         if not known and not force:
             raise OpError(f"customer {customer!r} is not in the index (no shoot of theirs); "
                           "check the spelling, or use --force to hold it anyway")

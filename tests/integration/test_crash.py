@@ -1,0 +1,161 @@
+"""kill -9 at many points of apply, purge and restore, then run again: nothing that was not due
+is lost, every half-done step is finished or rolled back, and the audit chain verifies.
+
+fsops kills its own process right before (ARCHIVEKEEPER_CRASH_AT=N) or right after
+(ARCHIVEKEEPER_CRASH_AFTER=N) its Nth mutating system call.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sqlite3
+import time
+from datetime import date, datetime, timedelta
+
+import pytest
+from conftest import Studio
+
+OLD = time.time() - 10 * 365 * 86400
+RULES = """\
+rules:
+  - {name: old-shoots, delete_after: 5 years}
+safety:
+  notice_period: 0 days
+  trash_retention: 30 days
+  max_fraction_per_volume: 1.0
+"""
+DUE = ["2015-03-01 Mäkinen Anna", "Korhonen Päivi/01.04.2015 wedding"]
+KEPT = "2025-06-01 Virtanen Matti"
+FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "JPEG/IMG_2.jpg": b"k" * 10, "RAW/IMG_1.CR2": b"r" * 300,
+         "RAW/sub/IMG_2.CR2": b"s" * 50}
+DAY = date.today()
+
+
+def env_at(day: date, **extra) -> dict:
+    now = datetime(day.year, day.month, day.day, 12).astimezone().isoformat()
+    return {"ARCHIVEKEEPER_FAKE_NOW": now, **{k: str(v) for k, v in extra.items()}}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    root = tmp_path_factory.mktemp("crash-template")
+    studio = Studio(root, volumes=("studio",), extra=RULES)
+    studio.init_volumes()
+    for rel in DUE:
+        studio.shoot("studio", rel, FILES, mtime=OLD)
+    studio.shoot("studio", KEPT, FILES, mtime=time.time())
+    studio.ok("scan")
+    return root
+
+
+def fresh(template, tmp_path) -> Studio:
+    root = tmp_path / "s"
+    shutil.copytree(template, root, symlinks=True)
+    studio = Studio(root, volumes=("studio",), extra=RULES)
+    studio.ok("scan", "--full")  # a copy has new inode numbers: index them
+    return studio
+
+
+def originals(studio: Studio) -> dict[str, bytes]:
+    out = {}
+    for rel in DUE + [KEPT]:
+        for name, data in FILES.items():
+            out[f"{rel}/{name}"] = data
+    return out
+
+
+def locate(studio: Studio, rel: str) -> list[str]:
+    """Where a file of the template is now: its place and/or trash batches."""
+    vol = studio.volumes["studio"]
+    found = ["place"] if (vol / rel).is_file() else []
+    trash = vol / ".archivekeeper" / "trash"
+    if trash.is_dir():
+        found += [b.name for b in trash.iterdir() if (b / rel).is_file()]
+    return found
+
+
+def states(studio: Studio) -> dict[str, int]:
+    db = sqlite3.connect(studio.state / "index.sqlite")
+    try:
+        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
+    finally:
+        db.close()
+
+
+def check_audit(studio: Studio) -> None:
+    result = studio.cli("audit", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def crash(studio: Studio, args: list[str], day: date, point: tuple[str, int]):
+    result = studio.cli(*args, env=env_at(day, **{point[0]: point[1]}))
+    return result.returncode == -signal.SIGKILL
+
+
+POINTS = [("ARCHIVEKEEPER_CRASH_AT", n) for n in range(1, 25, 1)] + [
+    ("ARCHIVEKEEPER_CRASH_AFTER", n) for n in range(1, 25, 3)]
+
+
+@pytest.mark.parametrize("point", POINTS, ids=lambda p: f"{p[0][-5:]}-{p[1]}")
+def test_apply_killed_then_rerun_loses_nothing(template, tmp_path, point):
+    studio = fresh(template, tmp_path)
+    crash(studio, ["apply"], DAY, point)
+    for rel in originals(studio):
+        where = locate(studio, rel)
+        assert len(where) == 1, (rel, where)  # never both in place and in trash, nor neither
+    rerun = studio.cli("apply", env=env_at(DAY))
+    assert rerun.returncode == 0, rerun.stderr
+    for rel, data in originals(studio).items():
+        where = locate(studio, rel)
+        if rel.startswith(KEPT):
+            assert where == ["place"]
+            assert (studio.volumes["studio"] / rel).read_bytes() == data
+        else:
+            assert len(where) == 1 and where != ["place"], (rel, where)
+    assert set(states(studio)) <= {"trashed"}
+    assert sum(states(studio).values()) == len(DUE) * len(FILES)
+    check_audit(studio)
+
+
+@pytest.mark.parametrize("point", [("ARCHIVEKEEPER_CRASH_AT", n) for n in range(1, 15)] +
+                         [("ARCHIVEKEEPER_CRASH_AFTER", n) for n in (1, 4, 7)],
+                         ids=lambda p: f"{p[0][-5:]}-{p[1]}")
+def test_purge_killed_then_rerun_finishes(template, tmp_path, point):
+    studio = fresh(template, tmp_path)
+    assert studio.cli("apply", env=env_at(DAY)).returncode == 0
+    later = DAY + timedelta(days=31)
+    crash(studio, ["trash", "purge"], later, point)
+    for rel in originals(studio):
+        if not rel.startswith(KEPT):
+            assert "place" not in locate(studio, rel)  # a purge never puts anything back
+    rerun = studio.cli("trash", "purge", env=env_at(later))
+    assert rerun.returncode == 0, rerun.stderr
+    for rel in originals(studio):
+        expected = ["place"] if rel.startswith(KEPT) else []
+        assert locate(studio, rel) == expected
+    assert set(states(studio)) == {"purged"}
+    check_audit(studio)
+
+
+@pytest.mark.parametrize("point", [("ARCHIVEKEEPER_CRASH_AT", n) for n in range(1, 13)] +
+                         [("ARCHIVEKEEPER_CRASH_AFTER", n) for n in (1, 3, 6)],
+                         ids=lambda p: f"{p[0][-5:]}-{p[1]}")
+def test_restore_killed_then_rerun_finishes(template, tmp_path, point):
+    studio = fresh(template, tmp_path)
+    assert studio.cli("apply", env=env_at(DAY)).returncode == 0
+    crash(studio, ["trash", "restore", "1"], DAY, point)
+    for rel in originals(studio):
+        assert len(locate(studio, rel)) == 1, rel
+    rerun = studio.cli("trash", "restore", "1", env=env_at(DAY))
+    restored_already = "no restorable trash item" in rerun.stderr
+    assert rerun.returncode == 0 or restored_already, rerun.stderr
+    first = DUE[0]
+    for rel, data in originals(studio).items():
+        if rel.startswith(first) or rel.startswith(KEPT):
+            assert locate(studio, rel) == ["place"], rel
+            assert (studio.volumes["studio"] / rel).read_bytes() == data
+        else:
+            assert locate(studio, rel) not in ([], ["place"])
+    assert "restoring" not in states(studio) and "moving" not in states(studio)
+    check_audit(studio)
