@@ -129,6 +129,13 @@ def check_config(app: App) -> None:
     cfg = app.config
     click.echo(f"{cfg.source}: configuration is valid "
                f"({len(cfg.volumes)} volumes, {len(cfg.rules)} rules, {len(cfg.holds)} holds)")
+    if (Path(cfg.state_dir) / "index.sqlite").exists():
+        from archivekeeper import ops, policy
+
+        shoots = ops.plannable_shoots(app.store)
+        for warning in policy.unused_rules_and_holds(shoots, cfg.model_rules(),
+                                                     cfg.model_holds()):
+            click.echo(f"warning: {warning}", err=True)
 
 
 @cli.group()

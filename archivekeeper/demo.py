@@ -138,11 +138,34 @@ def build(directory: Path | None, now: datetime) -> Path:
 
 
 def extra_steps():
-    """Further demo steps added by later parts (plan, explain, report)."""
-    return []
+    """The demo's steps after the scan and the shoot table: the plan, then one explanation."""
+    return [_show_plan, _explain_one]
+
+
+def _show_plan(ctx, app) -> None:
+    import click
+
+    from archivekeeper.cli import plan
+
+    click.echo("\n== plan: what is due, upcoming and blocked ==")
+    ctx.invoke(plan, as_of=None, as_json=False)
+
+
+def _explain_one(ctx, app) -> None:
+    import click
+
+    from archivekeeper.cli import explain
+
+    click.echo("\n== explain: why a passport shoot goes ==")
+    row = app.store.db.execute(
+        "SELECT volume, path FROM shoots WHERE type = 'passport' AND customer_key != "
+        "'virtanen matti' ORDER BY date LIMIT 1").fetchone()
+    if row is not None:
+        ctx.invoke(explain, path=f"{row[0]}:{row[1].decode()}", as_json=False)
 
 
 def where_to_look(config: Path) -> str:
     return (f"\nWhere to look:\n  config:  {config}\n  volumes: {config.parent / 'volumes'}\n"
             f"  index:   {config.parent / 'state' / 'index.sqlite'}\n"
-            f"Try:     archivekeeper --config {config} shoots --json\n")
+            f"Try:     archivekeeper --config {config} shoots --json\n"
+            f"         archivekeeper --config {config} apply --dry-run\n")
