@@ -75,6 +75,21 @@ class App:
                 raise Failure(f"audit log: {exc}; nothing was done") from None
         return self._audit
 
+    def recover(self) -> None:
+        """Before a command writes to the index: finish or roll back half-done file steps a
+        crash left behind (cheap when there are none)."""
+        pending = self.store.db.execute(
+            "SELECT 1 FROM trash_files WHERE state IN ('moving', 'restoring', 'purging') "
+            "LIMIT 1").fetchone()
+        if pending:
+            from archivekeeper.executor import Executor
+
+            executor = Executor(self.config, self.store, self.audit, self.clock.now())
+            try:
+                executor.recover()
+            finally:
+                executor.close()
+
     @property
     def clock(self):
         from archivekeeper.clock import SystemClock
@@ -240,6 +255,7 @@ def run_scan(app: App, only: str | None, full: bool):
     cfg = app.config
     if only is not None and cfg.volume(only) is None:
         raise Failure(f"no volume named {only!r} in {cfg.source}", EXIT_USAGE)
+    app.recover()
     statuses = [s for s in app.volume_statuses() if only is None or s.name == only]
     fixed_offline = warn_offline(statuses)
     patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
@@ -464,6 +480,7 @@ def hold_add(app: App, customer, shoot, path_, kind, reason, until, force) -> No
         raise click.UsageError("give exactly one of --customer, --shoot, --path")
     from archivekeeper.ops import add_hold
 
+    app.recover()
     hold_id = op_call(add_hold, app.config, app.store, app.audit, app.clock.now(),
                       customer=customer, shoot=shoot, path=path_, kind=kind, reason=reason,
                       until=until, force=force)
@@ -493,6 +510,7 @@ def hold_release(app: App, hold_id: str) -> None:
     """Release a hold added with `hold add`."""
     from archivekeeper.ops import release_hold
 
+    app.recover()
     op_call(release_hold, app.store, app.audit, app.clock.now(), hold_id)
     click.echo(f"hold {hold_id} released")
 
@@ -508,6 +526,7 @@ def touch(app: App, customer, shoot, reason) -> None:
         raise click.UsageError("give exactly one of --customer, --shoot")
     from archivekeeper import ops
 
+    app.recover()
     count = op_call(ops.touch, app.config, app.store, app.audit, app.clock.now(),
                     customer=customer, shoot=shoot, reason=reason)
     click.echo(f"use recorded for {count} shoots (every copy)")
@@ -523,6 +542,7 @@ def approve(app: App, all_: bool, shoot_ids) -> None:
         raise click.UsageError("give --all or one or more SHOOT_IDs")
     from archivekeeper import ops
 
+    app.recover()
     count = op_call(ops.approve, app.config, app.store, app.audit, app.clock.now(),
                     None if all_ else list(shoot_ids))
     click.echo(f"{count} items approved")

@@ -159,3 +159,14 @@ def test_restore_killed_then_rerun_finishes(template, tmp_path, point):
             assert locate(studio, rel) not in ([], ["place"])
     assert "restoring" not in states(studio) and "moving" not in states(studio)
     check_audit(studio)
+
+
+def test_a_scan_after_a_crash_finishes_the_half_done_step_first(template, tmp_path):
+    studio = fresh(template, tmp_path)
+    crash(studio, ["apply"], DAY, ("ARCHIVEKEEPER_CRASH_AFTER", 4))
+    assert "moving" in states(studio)
+    assert studio.cli("scan", env=env_at(DAY)).returncode == 0
+    assert "moving" not in states(studio)
+    for rel in originals(studio):
+        assert len(locate(studio, rel)) == 1, rel
+    check_audit(studio)
