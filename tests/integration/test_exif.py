@@ -25,7 +25,12 @@ from structlog.testing import capture_logs
 from archivekeeper import exif
 from archivekeeper.exif import ExifDate, ExifReader, parse_exif_datetime, read_date_inprocess
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "exif-samples"
+_CANDIDATES = [
+    os.environ.get("ARCHIVEKEEPER_EXIF_SAMPLES", ""),
+    Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "exif-samples",
+    "/work/shared/testdata/exif-samples",
+]
+SAMPLES = next((Path(c) for c in _CANDIDATES if c and Path(c).is_dir()), Path(_CANDIDATES[1]))
 
 # Sample files where read_dates does not give ExifTool's DateTimeOriginal, and why.
 DISAGREEMENTS = {
