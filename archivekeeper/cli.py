@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 EXIT_RUNTIME, EXIT_USAGE, EXIT_REFUSED, EXIT_CONFIG = 1, 2, 3, 78
+LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
 
 
 class Failure(click.ClickException):
@@ -75,20 +77,61 @@ class App:
                 raise Failure(f"audit log: {exc}; nothing was done") from None
         return self._audit
 
+    def close(self) -> None:
+        """Release the run lock and the index (the end of every command)."""
+        if getattr(self, "_lock", None) is not None:
+            self._lock.release()
+            self._lock = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def lock(self, wait: float | None = None):
+        """Hold state_dir/lock for the rest of this command; fail clearly if another run keeps
+        it past `wait` seconds."""
+        from archivekeeper.store import RunLock
+
+        if getattr(self, "_lock", None) is None:
+            from archivekeeper.store import StoreError
+
+            lock = RunLock(self.config.state_dir)
+            if wait is None:
+                wait = float(os.environ.get("ARCHIVEKEEPER_LOCK_WAIT", LOCK_WAIT))
+            try:
+                acquired = lock.acquire(wait)
+            except StoreError as exc:
+                raise Failure(str(exc)) from None
+            if not acquired:
+                raise Failure(f"another archivekeeper run holds {lock.path} (scan, apply, purge "
+                              "or restore in progress); try again when it has finished")
+            self._lock = lock
+        return self._lock
+
     def recover(self) -> None:
         """Before a command writes to the index: finish or roll back half-done file steps a
-        crash left behind (cheap when there are none)."""
+        crash left behind (cheap when there are none; skipped while another run holds the
+        lock, since its steps are not half-done but under way)."""
         pending = self.store.db.execute(
             "SELECT 1 FROM trash_files WHERE state IN ('moving', 'restoring', 'purging') "
             "LIMIT 1").fetchone()
-        if pending:
-            from archivekeeper.executor import Executor
+        if not pending:
+            return
+        from archivekeeper.store import RunLock
 
-            executor = Executor(self.config, self.store, self.audit, self.clock.now())
-            try:
-                executor.recover()
-            finally:
-                executor.close()
+        lock = getattr(self, "_lock", None) or RunLock(self.config.state_dir)
+        if lock.fd is None and not lock.acquire(0):
+            return
+        from archivekeeper.executor import Executor
+
+        executor = Executor(self.config, self.store, self.audit, self.clock.now())
+        try:
+            from archivekeeper.ops import all_holds
+
+            executor.recover(all_holds(self.config, self.store))
+        finally:
+            executor.close()
+            if getattr(self, "_lock", None) is None:
+                lock.release()
 
     @property
     def clock(self):
@@ -135,6 +178,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
     logs.configure()
     ctx.obj = App(config_path)
+    ctx.call_on_close(lambda: ctx.obj.close())
 
 
 @cli.command("check-config")
@@ -147,9 +191,9 @@ def check_config(app: App) -> None:
     if (Path(cfg.state_dir) / "index.sqlite").exists():
         from archivekeeper import ops, policy
 
-        shoots = ops.plannable_shoots(app.store)
+        shoots = ops.plannable_shoots(app.store, cfg)
         for warning in policy.unused_rules_and_holds(shoots, cfg.model_rules(),
-                                                     cfg.model_holds()):
+                                                     ops.all_holds(cfg, app.store)):
             click.echo(f"warning: {warning}", err=True)
 
 
@@ -255,6 +299,7 @@ def run_scan(app: App, only: str | None, full: bool):
     cfg = app.config
     if only is not None and cfg.volume(only) is None:
         raise Failure(f"no volume named {only!r} in {cfg.source}", EXIT_USAGE)
+    app.lock()
     app.recover()
     statuses = [s for s in app.volume_statuses() if only is None or s.name == only]
     fixed_offline = warn_offline(statuses)
@@ -425,8 +470,11 @@ def explain(app: App, path: str, as_json: bool) -> None:
     from archivekeeper.facts import iter_shoot_facts
     from archivekeeper.logs import show_path
 
-    volume, rel = op_call(ops.resolve_target, app.config, path)
-    row = ops.find_shoot(app.store, volume, rel)
+    try:
+        volume, rel = ops.resolve_target(app.config, path)
+        row = ops.find_shoot(app.store, volume, rel)
+    except ops.OpError:
+        row = None
     if row is None:
         if as_json:
             emit_json({"path": path, "shoot": None, "rules": [], "holds": [],
@@ -480,7 +528,6 @@ def hold_add(app: App, customer, shoot, path_, kind, reason, until, force) -> No
         raise click.UsageError("give exactly one of --customer, --shoot, --path")
     from archivekeeper.ops import add_hold
 
-    app.recover()
     hold_id = op_call(add_hold, app.config, app.store, app.audit, app.clock.now(),
                       customer=customer, shoot=shoot, path=path_, kind=kind, reason=reason,
                       until=until, force=force)
@@ -510,7 +557,6 @@ def hold_release(app: App, hold_id: str) -> None:
     """Release a hold added with `hold add`."""
     from archivekeeper.ops import release_hold
 
-    app.recover()
     op_call(release_hold, app.store, app.audit, app.clock.now(), hold_id)
     click.echo(f"hold {hold_id} released")
 
@@ -556,6 +602,8 @@ def apply_cmd(app: App, dry_run: bool) -> None:
     from archivekeeper import ops
     from archivekeeper.scanner import human_bytes
 
+    if not dry_run:
+        app.lock()
     plan_, result = op_call(ops.apply, app.config, app.store, app.audit, app.clock,
                             dry_run=dry_run)
     due = plan_.actionable()
@@ -603,6 +651,7 @@ def trash_restore(app: App, item_id: int) -> None:
     """Move a trash item back (never overwriting what is there now)."""
     from archivekeeper import ops
 
+    app.lock()
     result = op_call(ops.restore_trash, app.config, app.store, app.audit, app.clock, item_id)
     for line in result.skipped:
         click.echo(f"kept in trash: {line}", err=True)
@@ -618,6 +667,7 @@ def trash_purge(app: App) -> None:
     from archivekeeper import ops
     from archivekeeper.scanner import human_bytes
 
+    app.lock()
     result = op_call(ops.purge_trash, app.config, app.store, app.audit, app.clock)
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
@@ -685,6 +735,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(EXIT_RUNTIME)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and os.environ.get("ARCHIVEKEEPER_DEBUG"):
+            raise
+        click.echo(f"archivekeeper: the index is busy or unusable ({exc}); another "
+                   "archivekeeper may be writing to it; try again", err=True)
         sys.exit(EXIT_RUNTIME)
     except Exception as exc:  # a bug: say what and where, not a traceback
         if os.environ.get("ARCHIVEKEEPER_DEBUG"):

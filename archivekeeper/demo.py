@@ -81,6 +81,13 @@ def _write(path: Path, data: bytes, when: datetime) -> None:
 
 
 def _shoot_files(folder: Path, when: datetime, rng: random.Random, seed: int) -> None:
+    _fill_shoot(folder, when, rng, seed)
+    stamp = when.timestamp()
+    for dirpath, _, _ in os.walk(folder):  # folders as old as the shoot, like a real archive
+        os.utime(dirpath, (stamp, stamp))
+
+
+def _fill_shoot(folder: Path, when: datetime, rng: random.Random, seed: int) -> None:
     for i in range(rng.randint(2, 4)):
         shot = when + timedelta(minutes=7 * i)
         _write(folder / "JPEG" / f"IMG_{seed:03d}{i}.jpg", jpeg_with_exif(shot, seed * 10 + i),

@@ -49,6 +49,7 @@ class Executor:
         self.audit = audit
         self.now = now
         self._roots: dict[str, fsops.VolumeRoot | None] = {}
+        self._holds = ()
 
     # -- volumes --------------------------------------------------------------------------------
     def root(self, volume: str) -> fsops.VolumeRoot | None:
@@ -77,8 +78,11 @@ class Executor:
         return fsops.Expect(size, mtime_ns, inode if root.stable_inodes else None)
 
     # -- recovery -------------------------------------------------------------------------------
-    def recover(self) -> int:
-        """Finish or roll back every half-done step whose volume is online. Return how many."""
+    def recover(self, holds=()) -> int:
+        """Finish or roll back every half-done step whose volume is online (the caller holds the
+        run lock). A purge is finished only where no hold covers the item now. Return how many
+        steps were resolved."""
+        self._holds = holds
         rows = self.store.db.execute(
             "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state "
             "FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
@@ -96,9 +100,15 @@ class Executor:
                 new = "trashed" if trashed else None  # None: never moved, roll back the intent
             elif state == "restoring":
                 new = "trashed" if trashed else ("restored" if original else "gone")
+            elif trashed and self._group_held(gid):
+                new = "trashed"  # a hold came in after the purge began: keep it
             else:
                 if trashed:
-                    root.unlink_trash(batch, rel)
+                    try:
+                        root.unlink_trash(batch, rel)
+                    except fsops.FsError as exc:
+                        log.warning("recover_failed", error=str(exc))
+                        continue
                 new = "purged"
             with self.store.transaction():
                 if new is None:
@@ -118,6 +128,11 @@ class Executor:
             self.audit.append("recovered", steps=done)
             log.warning("recovered_half_done_steps", steps=done)
         return done
+
+    def _group_held(self, group_id: int) -> bool:
+        group = self.store.db.execute("SELECT * FROM trash_groups WHERE id = ?",
+                                      (group_id,)).fetchone()
+        return group is not None and _held(group, self._holds, self.now.date())
 
     def _settle_groups(self) -> None:
         """A group's state follows its files: no files left -> dropped; all purged -> purged."""
@@ -143,6 +158,7 @@ class Executor:
         purge_after = self.config.safety.trash_retention.add_to(self.now.date()).isoformat()
         rules = self.config.model_rules()
         items = plan.actionable()
+        verified: dict[int, str | None] = {}  # shoot id -> why it changed since the scan
         for start in range(0, len(items), AUDIT_CHUNK):
             chunk = []
             for item in items[start:start + AUDIT_CHUNK]:
@@ -161,9 +177,14 @@ class Executor:
                 for item, _, token in chunk])
             done = []
             for item, root, token in chunk:
-                facts = self._still_due(item, rules, holds_now(), erasures, plan.as_of)
+                changed = verified.setdefault(item.shoot_id, self._shoot_changed(item, root))
+                facts = [] if changed else self._still_due(item, rules, holds_now(), erasures,
+                                                           plan.as_of)
                 moved, moved_bytes = 0, 0
-                if facts:
+                if changed:
+                    result.skipped.append(f"{item.volume}:{item.path}: {changed}; nothing of "
+                                          "it moved (run `archivekeeper scan`)")
+                elif facts:
                     moved, moved_bytes = self._trash_item(root, item, facts, batch, purge_after,
                                                           result)
                 else:
@@ -173,6 +194,32 @@ class Executor:
                                             "skipped": len(item.files) - moved}))
             self.audit.append_many(done)
         return result
+
+    def _shoot_changed(self, item, root) -> str | None:
+        """Compare the whole shoot on disk with the index before any of it moves: a changed,
+        added or removed file (folder mtimes) means its last-used and modified dates may be
+        newer than planned, so none of it moves. Return why, or None if unchanged."""
+        base = os.fsencode(str(self.config.volume(item.volume).path))
+        db = self.store.db
+        for rel, mtime_ns in db.execute("SELECT relpath, mtime_ns FROM dirs WHERE shoot_id = ?",
+                                        (item.shoot_id,)):
+            try:
+                st = os.lstat(base + b"/" + rel)
+            except OSError:
+                return f"folder {show_path(rel)} is gone"
+            if mtime_ns < 0 or st.st_mtime_ns != mtime_ns:
+                return f"folder {show_path(rel)} changed since the last scan"
+        for rel, size, mtime_ns, inode in db.execute(
+                "SELECT relpath, size, mtime_ns, inode FROM files WHERE shoot_id = ?",
+                (item.shoot_id,)):
+            try:
+                st = os.lstat(base + b"/" + rel)
+            except OSError:
+                return f"{show_path(rel)} is gone"
+            same_inode = not root.stable_inodes or st.st_ino == inode
+            if (st.st_size, st.st_mtime_ns) != (size, mtime_ns) or not same_inode:
+                return f"{show_path(rel)} changed since the last scan"
+        return None
 
     def _still_due(self, item, rules, holds, erasures, today):
         """Re-read the shoot's holds and rules just before moving: return the item's files that
@@ -211,8 +258,11 @@ class Executor:
                 ((gid, rel, f.size, f.mtime_ns, f.inode) for rel, f in files))
         moved, moved_bytes, outcomes = [], 0, {}
         for rel, f in files:
-            outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
-                                                                  f.inode))
+            try:
+                outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
+                                                                      f.inode))
+            except fsops.FsError as exc:
+                outcome = fsops.Outcome("refused", exc.reason)
             outcomes[rel] = outcome
             if outcome.status == "moved":
                 moved.append(rel)
@@ -221,7 +271,10 @@ class Executor:
                 result.skipped.append(f"{item.volume}:{f.relpath}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
         for rel in sorted({os.path.dirname(r) for r in moved}, key=len, reverse=True):
-            root.prune_empty_dirs(rel, os.path.dirname(shoot_rel))
+            try:
+                root.prune_empty_dirs(rel, os.path.dirname(shoot_rel))
+            except fsops.FsError as exc:
+                log.warning("prune_failed", error=str(exc))
         with self.store.transaction():
             db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
                            "relpath = ?", ((gid, rel) for rel in moved))
@@ -268,20 +321,24 @@ class Executor:
             if root is None:
                 result.skipped.append(f"trash {group['id']}: volume {group['volume']} offline")
                 continue
-            files = self.store.db.execute(
-                "SELECT relpath, size FROM trash_files WHERE group_id = ? AND state = 'trashed'",
-                (group["id"],)).fetchall()
             token = self.audit.token("shoot", f"{group['volume']}:{show_path(group['shoot_path'])}")
             with self.store.transaction():
+                files = self.store.db.execute(
+                    "UPDATE trash_files SET state = 'purging' WHERE group_id = ? AND "
+                    "state = 'trashed' RETURNING relpath, size", (group["id"],)).fetchall()
                 self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
                                   files=len(files), bytes=sum(f[1] for f in files))
-                self.store.db.execute("UPDATE trash_files SET state = 'purging' WHERE "
-                                      "group_id = ? AND state = 'trashed'", (group["id"],))
             for rel, size in files:
-                outcome = root.unlink_trash(group["batch"], rel)
+                try:
+                    outcome = root.unlink_trash(group["batch"], rel)
+                except fsops.FsError as exc:
+                    outcome = fsops.Outcome("refused", exc.reason)
                 if outcome.status in ("unlinked", "gone"):
                     result.purged_files += 1
                     result.purged_bytes += size
+                else:
+                    result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
+                                          f"{outcome.status} ({outcome.detail})")
             for rel in {os.path.dirname(r) for r, _ in files}:
                 root.prune_trash_dirs(group["batch"], rel)
             with self.store.transaction():
@@ -343,16 +400,10 @@ class Executor:
 
 
 def _held(group, holds, today) -> bool:
-    """Is a trash group covered by an active hold now (customer, shoot or path)?"""
-    shoot_path = show_path(group["shoot_path"])
-    for hold in holds:
-        if not policy.hold_active(hold, today):
-            continue
-        if hold.scope == "customer" and hold.customer_key == group["customer_key"]:
-            return True
-        if hold.scope in ("shoot", "path") and hold.volume == group["volume"] and hold.path:
-            held = hold.path.strip("/")
-            if shoot_path == held or shoot_path.startswith(held + "/") or held.startswith(
-                    shoot_path + "/"):
-                return True
-    return False
+    """Is a trash group covered by an active hold now? Matched as planning matches."""
+    return any(
+        policy.hold_active(hold, today)
+        and policy.hold_reaches(hold, group["volume"], show_path(group["shoot_path"]),
+                                group["customer_key"])
+        for hold in holds
+    )

@@ -22,9 +22,7 @@ def last_used_map(store: Store, rows: list[sqlite3.Row]) -> dict[int, date]:
     uses = store.last_uses()
     out = {}
     for r in rows:
-        candidates = [date.fromisoformat(r["date"])]
-        if r["newest_mtime_ns"]:
-            candidates.append(mtime_date(r["newest_mtime_ns"]))
+        candidates = [date.fromisoformat(r["date"]), modified_date(r)]
         used = uses.get((r["customer_key"], r["date"], r["type"]))
         if used:
             candidates.append(datetime.fromisoformat(used).date())
@@ -32,9 +30,22 @@ def last_used_map(store: Store, rows: list[sqlite3.Row]) -> dict[int, date]:
     return out
 
 
+PLAUSIBLE_FROM = date(1990, 1, 1)
+
+
+def modified_date(row: sqlite3.Row) -> date:
+    """Newest file mtime as a local date; an implausible one (a camera clock never set) counts
+    as the day the shoot was first seen: when in doubt, the later date."""
+    if not row["newest_mtime_ns"]:
+        return date.fromisoformat(row["date"])
+    modified = mtime_date(row["newest_mtime_ns"])
+    if modified < PLAUSIBLE_FROM:
+        return max(date.fromisoformat(row["first_seen"][:10]), date.fromisoformat(row["date"]))
+    return modified
+
+
 def shoot_fact(row: sqlite3.Row, last_used: date, files: tuple[FileFact, ...]) -> ShootFact:
-    modified = mtime_date(row["newest_mtime_ns"]) if row["newest_mtime_ns"] else date.fromisoformat(
-        row["date"])
+    modified = modified_date(row)
     return ShootFact(
         id=row["id"], volume=row["volume"], path=show_path(row["path"]),
         customer=row["customer"], customer_key=row["customer_key"],

@@ -4,7 +4,8 @@ the pure core, store what it says to store (announcements, holds, uses, approval
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper import naming, planner, policy
@@ -57,10 +58,15 @@ def last_change_start(store: Store) -> datetime | None:
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def plannable_shoots(store: Store):
-    """Every indexed shoot but the missing ones (their files are gone from an online volume)."""
+def plannable_shoots(store: Store, config=None):
+    """Every indexed shoot but the missing ones (their files are gone from an online volume).
+    A shoot on a volume the config no longer names counts as offline: never acted on."""
     rows = [r for r in store.shoots() if r["state"] != "missing"]
-    return list(iter_shoot_facts(store, rows))
+    shoots = list(iter_shoot_facts(store, rows))
+    if config is None:
+        return shoots
+    known = {v.name for v in config.volumes}
+    return [s if s.volume in known else replace(s, state="offline") for s in shoots]
 
 
 def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = None,
@@ -68,12 +74,12 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
     """Plan as of `as_of` (default today). With `announce`, store the first announcement of
     every upcoming or due item (only a real plan announces: never with as_of)."""
     today = as_of or now.date()
-    shoots = plannable_shoots(store)
+    shoots = plannable_shoots(store, config)
     rules = config.model_rules()
     holds = all_holds(config, store)
     erasures = erasure_records(store)
     decisions = [policy.evaluate_shoot(s, rules, holds, erasures) for s in shoots]
-    warnings = policy.unused_rules_and_holds(shoots, rules, config.model_holds())
+    warnings = policy.unused_rules_and_holds(shoots, rules, holds)
     plan = planner.build_plan(
         shoots, decisions, today=today, now=now, notice=config.safety.notice_period,
         require_approval=config.safety.require_approval, announcements=announcements(store),
@@ -254,7 +260,7 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
     if not config.safety.require_approval:
         raise OpError("approval is not required (safety.require_approval is false)", 2)
     plan = compute_plan(config, store, now, announce=True)
-    chosen = [i for i in plan.items if i.status != "blocked"
+    chosen = [i for i in plan.items if i.status != "blocked" and i.date <= now.date()
               and (shoot_ids is None or i.shoot_id in shoot_ids)]
     if shoot_ids is not None:
         unknown = set(shoot_ids) - {i.shoot_id for i in plan.items}
@@ -301,15 +307,18 @@ def _refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
 
 
 def _begin_run(store: Store, kind: str, now: datetime) -> int:
+    """Record a run as changing things from its start (UTC), so a run that crashes or fails
+    midway still counts for the clock guard; _end_run corrects it."""
     with store.transaction():
-        return store.db.execute("INSERT INTO runs (kind, started_at) VALUES (?, ?)",
-                                (kind, now.isoformat())).lastrowid
+        return store.db.execute(
+            "INSERT INTO runs (kind, started_at, changed) VALUES (?, ?, 1)",
+            (kind, now.astimezone(UTC).isoformat())).lastrowid
 
 
 def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
     with store.transaction():
         store.db.execute("UPDATE runs SET finished_at = ?, changed = ? WHERE id = ?",
-                         (clock.now().isoformat(), int(changed), run_id))
+                         (clock.now().astimezone(UTC).isoformat(), int(changed), run_id))
 
 
 def apply(config, store: Store, audit, clock, *, dry_run: bool):
@@ -322,7 +331,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
     executor = Executor(config, store, audit, now)
     try:
         if not dry_run:
-            executor.recover()
+            executor.recover(all_holds(config, store))
         plan = compute_plan(config, store, now, announce=not dry_run)
         if plan.refused:
             if not dry_run:
@@ -331,12 +340,15 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         if dry_run:
             return plan, None
         run_id = _begin_run(store, "apply", now)
-        result = executor.trash_items(plan, lambda: all_holds(config, store),
-                                      erasure_records(store))
-        purged = executor.purge(all_holds(config, store))
-        result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
-        result.skipped += purged.skipped
-        _end_run(store, run_id, result.changed, clock)
+        result = None
+        try:
+            result = executor.trash_items(plan, lambda: all_holds(config, store),
+                                          erasure_records(store))
+            purged = executor.purge(all_holds(config, store))
+            result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
+            result.skipped += purged.skipped
+        finally:
+            _end_run(store, run_id, result is None or result.changed, clock)
         return plan, result
     finally:
         executor.close()
@@ -353,10 +365,13 @@ def purge_trash(config, store: Store, audit, clock):
         raise OpError("refused, nothing was purged: " + "; ".join(refusals), 3)
     executor = Executor(config, store, audit, now)
     try:
-        executor.recover()
+        executor.recover(all_holds(config, store))
         run_id = _begin_run(store, "purge", now)
-        result = executor.purge(all_holds(config, store))
-        _end_run(store, run_id, result.changed, clock)
+        result = None
+        try:
+            result = executor.purge(all_holds(config, store))
+        finally:
+            _end_run(store, run_id, result is None or result.changed, clock)
         return result
     finally:
         executor.close()
@@ -367,7 +382,7 @@ def restore_trash(config, store: Store, audit, clock, group_id: int):
 
     executor = Executor(config, store, audit, clock.now())
     try:
-        executor.recover()
+        executor.recover(all_holds(config, store))
         try:
             return executor.restore(group_id)
         except LookupError as exc:

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from archivekeeper.durations import Period
 from archivekeeper.globs import CompiledGlob, compile_glob, fold
@@ -315,6 +316,17 @@ def _hold_reach(hold: Hold, shoot: ShootFact, customer: str) -> str | None:
     if here == "" or held.startswith(here + "/"):
         return "files"
     return None
+
+
+class _Where(NamedTuple):
+    volume: str
+    path: str
+
+
+def hold_reaches(hold: Hold, volume: str, path: str, customer_key: str) -> bool:
+    """Given a hold and a shoot known only by volume, path and customer key (e.g. in trash),
+    return whether the hold covers the shoot or anything in it, matching as planning does."""
+    return _hold_reach(hold, _Where(volume, path), _norm(customer_key)) is not None
 
 
 def _hold_end(hold: Hold) -> date | None:

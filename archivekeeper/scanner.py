@@ -32,22 +32,24 @@ EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw
             "heic", "heif"}
 EXIF_SAMPLE = 12
 RACY_NS = 2_000_000_000
+_S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = stat.S_IFMT(0o170000), stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
 PLAUSIBLE_FROM = date(1990, 1, 1)
 
 log = get_logger()
 
 
+_KIND_BY_EXT = {
+    ext.encode(): kind
+    for kind, exts in (("raw", RAW_EXT), ("image", IMAGE_EXT), ("video", VIDEO_EXT),
+                       ("sidecar", SIDECAR_EXT))
+    for ext in exts
+}
+
+
 def file_kind(name: bytes) -> str:
-    ext = name.rsplit(b".", 1)[-1].lower().decode("ascii", "replace") if b"." in name else ""
-    if ext in RAW_EXT:
-        return "raw"
-    if ext in IMAGE_EXT:
-        return "image"
-    if ext in VIDEO_EXT:
-        return "video"
-    if ext in SIDECAR_EXT:
-        return "sidecar"
-    return "other"
+    """raw | image | video | sidecar | other, by extension (case-insensitive)."""
+    base, dot, ext = name.rpartition(b".")
+    return _KIND_BY_EXT.get(ext.lower(), "other") if dot else "other"
 
 
 @dataclass
@@ -203,18 +205,21 @@ class VolumeScan:
                 return
         walk = self._walk_shoot(rel, mtime_ns)
         newest = max((f[2] for f in walk.files), default=mtime_ns)
+        old = store.shoot(shoot_id) if shoot_id is not None else None
         shoot_date, source = name.date, "folder"
         if shoot_date is None:
             shoot_date, source = self._exif_date(walk.files), "exif"
             if shoot_date is None:
                 shoot_date, source = local_date(newest), "mtime"
+                if shoot_date < PLAUSIBLE_FROM:
+                    # a camera clock never set: the later date, the day we first saw the shoot
+                    shoot_date = date.fromisoformat(old["first_seen"][:10]) if old else self.today
         fields = {
             "customer": name.customer, "customer_key": name.customer_key,
             "date": shoot_date.isoformat(), "date_source": source, "type": name.type,
             "files": len(walk.files), "bytes": sum(f[1] for f in walk.files),
             "newest_mtime_ns": newest, "incomplete": int(walk.incomplete),
         }
-        old = store.shoot(shoot_id) if shoot_id is not None else None
         new_id = store.upsert_shoot(self.status.name, rel, fields, gen, at)
         store.replace_files(new_id, self.status.name, walk.files, walk.dirs)
         if old is None:
@@ -235,6 +240,7 @@ class VolumeScan:
         racy_after = self.start_ns - RACY_NS
         out = _ShootWalk(files=[], dirs=[], incomplete=False, errors=0)
         root_dev = self.status.dev
+        files, kinds = out.files, _KIND_BY_EXT
         stack = [(rel, mtime_ns)]
         while stack:
             folder, folder_mtime = stack.pop()
@@ -249,7 +255,8 @@ class VolumeScan:
                             path=show_path(folder), error=exc.strerror)
                 continue
             for entry in entries:
-                child = folder + b"/" + entry.name
+                name = entry.name
+                child = folder + b"/" + name
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
@@ -258,8 +265,12 @@ class VolumeScan:
                     log.warning("scan_unreadable_file", volume=self.status.name,
                                 path=show_path(child), error=exc.strerror)
                     continue
-                mode = st.st_mode
-                if stat.S_ISDIR(mode):
+                fmt = st.st_mode & _S_IFMT
+                if fmt == _S_IFREG:
+                    ext = name.rpartition(b".")[2].lower()
+                    files.append((child, st.st_size, st.st_mtime_ns, st.st_ino,
+                                  kinds.get(ext, "other") if b"." in name else "other"))
+                elif fmt == _S_IFDIR:
                     if root_dev is not None and st.st_dev != root_dev:
                         log.warning("scan_other_filesystem", volume=self.status.name,
                                     path=show_path(child))
@@ -269,11 +280,8 @@ class VolumeScan:
                                     path=show_path(child))
                         continue
                     stack.append((child, st.st_mtime_ns))
-                elif stat.S_ISREG(mode):
-                    out.files.append((child, st.st_size, st.st_mtime_ns, st.st_ino,
-                                      file_kind(entry.name)))
-                elif stat.S_ISLNK(mode):
-                    out.files.append((child, st.st_size, st.st_mtime_ns, st.st_ino, "symlink"))
+                elif fmt == _S_IFLNK:
+                    files.append((child, st.st_size, st.st_mtime_ns, st.st_ino, "symlink"))
         return out
 
     def _exif_date(self, files) -> date | None:

@@ -43,15 +43,17 @@ CREATE TABLE IF NOT EXISTS shoots (
   UNIQUE (volume, path)
 );
 CREATE INDEX IF NOT EXISTS shoots_customer ON shoots (customer_key);
+-- A rowid table with an index on shoot_id only: appending a million rows stays cheap, and every
+-- lookup goes through the shoot (a few hundred files at most).
 CREATE TABLE IF NOT EXISTS files (
   shoot_id INTEGER NOT NULL REFERENCES shoots (id) ON DELETE CASCADE,
   relpath BLOB NOT NULL,
   size INTEGER NOT NULL,
   mtime_ns INTEGER NOT NULL,
   inode INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  PRIMARY KEY (shoot_id, relpath)
-) WITHOUT ROWID;
+  kind TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_shoot ON files (shoot_id);
 CREATE TABLE IF NOT EXISTS dirs (
   volume TEXT NOT NULL,
   relpath BLOB NOT NULL,
@@ -153,6 +155,8 @@ class Store:
             self.db.execute("PRAGMA secure_delete=ON")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # a scan writes a volume in one transaction: keep its pages in memory, not spilled
+            self.db.execute("PRAGMA cache_size=-65536")
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the index: {exc}") from exc
@@ -167,10 +171,14 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the original error is the one to report
             raise
-        self.db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -387,3 +395,47 @@ def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
         "state": row["state"],
         "incomplete": bool(row["incomplete"]),
     }
+
+
+class RunLock:
+    """state_dir/lock: one process at a time scans, applies, purges, restores or recovers.
+
+    An flock is released by the kernel when its holder dies, so a kill -9 never leaves it stuck.
+    """
+
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / "lock"
+        self.fd: int | None = None
+
+    def acquire(self, wait: float) -> bool:
+        """Take the lock, waiting up to `wait` seconds; return False if another holds it."""
+        import fcntl
+        import os
+        import time
+
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open the lock: {exc.strerror}") from exc
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

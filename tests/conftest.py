@@ -71,6 +71,9 @@ class Studio:
                 fh.write(data)
             if mtime is not None:
                 os.utime(path, (mtime, mtime))
+        if mtime is not None:  # folders too: a folder changed just before a scan is never trusted
+            for dirpath, _, _ in os.walk(base):
+                os.utime(dirpath, (mtime, mtime))
         return Path(os.fsdecode(base))
 
     def run(self, *args: str, env: dict | None = None):

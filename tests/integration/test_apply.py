@@ -122,18 +122,36 @@ def test_file_modified_after_planning_is_skipped_and_reported(due):
     path.write_bytes(b"edited" * 100)
     os.utime(path, (OLD, OLD))
     result = due.ok("apply")
-    assert "RAW/IMG_1.CR2: changed" in result.stderr
+    # the whole shoot waits: a changed file may mean a newer last-used date than planned
+    assert "RAW/IMG_1.CR2 changed since the last scan; nothing of it moved" in result.stderr
     assert path.read_bytes() == b"edited" * 100
-    assert "moved 2 files" in result.stdout
+    assert "moved 0 files" in result.stdout
+    due.ok("scan", "--full")
+    assert "moved 3 files" in due.ok("apply").stdout
 
 
 def test_file_added_after_planning_stays(due):
     added = due.volumes["studio"] / DUE / "RAW" / "NEW.CR2"
     added.write_bytes(b"n")
     os.utime(added, (OLD, OLD))
-    due.ok("apply")
+    result = due.ok("apply")
+    assert "changed since the last scan" in result.stderr
     assert added.read_bytes() == b"n"
-    assert (due.volumes["studio"] / DUE / "RAW").is_dir()
+    assert (due.volumes["studio"] / DUE / "JPEG" / "IMG_1.jpg").exists()
+
+
+def test_a_use_after_the_scan_keeps_the_whole_shoot(studio):
+    studio.write_config(RULES.replace("old-shoots, delete_after: 5 years",
+                                      "unused, delete_after: 5 years, since: last_used"))
+    studio.shoot("studio", DUE, FILES, mtime=OLD)
+    studio.ok("scan")
+    edited = studio.volumes["studio"] / DUE / "JPEG" / "IMG_1.jpg"
+    edited.write_bytes(b"re-exported today")  # in place: folder mtimes do not change
+    result = studio.ok("apply")
+    assert "moved 0 files" in result.stdout
+    assert all((studio.volumes["studio"] / DUE / name).exists() for name in FILES)
+    studio.ok("scan", "--full")
+    assert not studio.json("plan")["items"]  # last used is today now
 
 
 def test_limit_breaker_exits_3_moves_nothing_and_is_audited(due):
