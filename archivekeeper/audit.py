@@ -28,8 +28,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import structlog
-
+from archivekeeper.logs import get_logger
 from archivekeeper.naming import normalize_customer
 
 LOG_NAME = "audit.jsonl"
@@ -49,7 +48,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEAD_DOMAIN = b"archivekeeper audit.head\0"
 _TAIL_CHUNK = 8192
 
-_log = structlog.get_logger()
+_log = get_logger()
 
 
 class AuditError(Exception):

@@ -79,6 +79,9 @@ class App:
 
     def close(self) -> None:
         """Release the run lock and the index (the end of every command)."""
+        from archivekeeper import logs
+
+        logs.forget()
         if getattr(self, "_lock", None) is not None:
             self._lock.release()
             self._lock = None
@@ -311,7 +314,7 @@ def run_scan(app: App, only: str | None, full: bool):
         if not readers:
             from archivekeeper.exif import ExifReader
 
-            readers.append(ExifReader())
+            readers.append(ExifReader(workers=min(2, os.cpu_count() or 1)))
         return readers[0]
 
     try:

@@ -172,11 +172,11 @@ def _worker_env() -> dict[str, str]:
 
 
 def _log():
-    """Return the structlog logger. Imported here, not at the top, because the worker never logs
-    and the import would double its start-up time."""
-    import structlog
+    """Return the project's logger (structlog, set up on first use). Imported here, not at the
+    top, because the worker never logs and the import would double its start-up time."""
+    from archivekeeper.logs import get_logger
 
-    return structlog.get_logger()
+    return get_logger()
 
 
 def _printable(path: bytes) -> str:

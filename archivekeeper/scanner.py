@@ -118,7 +118,8 @@ class VolumeScan:
         store, name = self.store, self.status.name
         gen = store.next_gen()
         at = datetime.fromtimestamp(self.start_ns / 1e9, tz=UTC).astimezone().isoformat()
-        ids = store.shoot_ids_by_path(name)
+        ids = store.known_shoots(name)
+        self.seen: list[int] = []
         known_dirs = {} if self.full else store.shoot_dirs(name)
         root_dev = os.lstat(self.root).st_dev
         stack: list[tuple[bytes, tuple[str, ...]]] = [(b"", ())]
@@ -165,6 +166,7 @@ class VolumeScan:
                     stack.append((child, (*parts, text)))
                 else:
                     self._unrecognised(child, verdict.reason, gen)
+        store.mark_seen(self.seen, gen)
         missing, dropped = store.retire_unseen(name, gen, self.full, self.protected)
         store.forget_unrecognised(name, gen)
         self.summary.missing, self.summary.dropped = missing, dropped
@@ -195,13 +197,13 @@ class VolumeScan:
     def _shoot(self, rel: bytes, name: naming.ShootName, mtime_ns: int, ids, known_dirs,
                gen: int, at: str) -> None:
         store, summary = self.store, self.summary
-        shoot_id = ids.get(rel)
-        if shoot_id is not None and shoot_id in known_dirs and self._unchanged(
-                known_dirs[shoot_id]):
-            row = store.shoot(shoot_id)
-            if (row["customer"], row["type"]) == (name.customer, name.type):
-                store.mark_seen(shoot_id, gen)
-                self._count(row["files"], row["bytes"])
+        known = ids.get(rel)
+        shoot_id = known[0] if known else None
+        if known and shoot_id in known_dirs and self._unchanged(known_dirs[shoot_id]):
+            _, customer, shoot_type, files, nbytes = known
+            if (customer, shoot_type) == (name.customer, name.type):
+                self.seen.append(shoot_id)
+                self._count(files, nbytes)
                 return
         walk = self._walk_shoot(rel, mtime_ns)
         newest = max((f[2] for f in walk.files), default=mtime_ns)

@@ -255,10 +255,11 @@ class Store:
             out.setdefault(shoot_id, []).append((relpath, mtime_ns))
         return out
 
-    def shoot_ids_by_path(self, volume: str) -> dict[bytes, int]:
-        return dict(
-            self.db.execute("SELECT path, id FROM shoots WHERE volume = ?", (volume,)).fetchall()
-        )
+    def known_shoots(self, volume: str) -> dict[bytes, tuple]:
+        """Return path -> (id, customer, type, files, bytes) for the volume's shoots."""
+        return {r[0]: tuple(r[1:]) for r in self.db.execute(
+            "SELECT path, id, customer, type, files, bytes FROM shoots WHERE volume = ?",
+            (volume,))}
 
     def upsert_shoot(self, volume: str, relpath: bytes, fields: dict, gen: int, at: str) -> int:
         row = self.shoot_by_path(volume, relpath)
@@ -294,11 +295,12 @@ class Store:
             ((volume, rel, shoot_id, mtime) for rel, mtime in dirs),
         )
 
-    def mark_seen(self, shoot_id: int, gen: int) -> None:
-        self.db.execute(
+    def mark_seen(self, shoot_ids: list[int], gen: int) -> None:
+        """Shoots a quick scan found unchanged are seen in scan `gen` (and online)."""
+        self.db.executemany(
             "UPDATE shoots SET seen_gen = ?, state = 'online', missing_full_scans = 0 "
             "WHERE id = ?",
-            (gen, shoot_id),
+            ((gen, shoot_id) for shoot_id in shoot_ids),
         )
 
     def retire_unseen(self, volume: str, gen: int, full: bool,
