@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,22 @@ from click.testing import CliRunner
 from archivekeeper.cli import cli
 
 BIN = Path(sys.executable).parent / "archivekeeper"
+OLD = time.time() - 10 * 365 * 86400  # an mtime ten years back
+# Everything older than five years is due at once: no notice, no fraction limit.
+DUE_RULES = """\
+rules:
+  - {name: old-shoots, delete_after: 5 years}
+safety:
+  notice_period: 0 days
+  trash_retention: 30 days
+  max_fraction_per_volume: 1.0
+"""
+
+
+def at(day: date, hour: int = 12, **extra) -> dict:
+    """Env pinning the CLI's clock to `day` at `hour` local time (plus any extra variables)."""
+    now = datetime(day.year, day.month, day.day, hour).astimezone().isoformat()
+    return {"ARCHIVEKEEPER_FAKE_NOW": now, **{k: str(v) for k, v in extra.items()}}
 
 BASE_CONFIG = """\
 state_dir: {state}

@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
+from conftest import DUE_RULES, OLD, at
 
-OLD = time.time() - 10 * 365 * 86400
-RULES = """\
-rules:
-  - {name: old-shoots, delete_after: 5 years}
-safety:
-  notice_period: 0 days
-  trash_retention: 30 days
-  max_fraction_per_volume: 1.0
-"""
+RULES = DUE_RULES
 DUE = "2015-03-01 Mäkinen Anna"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300, "RAW/IMG_2.CR2": b"s" * 50}
-
-
-def at(day: date, hour: int = 12) -> dict:
-    return {"ARCHIVEKEEPER_FAKE_NOW": datetime(day.year, day.month, day.day, hour)
-            .astimezone().isoformat()}
 
 
 def snapshot(root) -> dict:

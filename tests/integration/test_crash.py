@@ -12,20 +12,12 @@ import shutil
 import signal
 import sqlite3
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
-from conftest import Studio
+from conftest import DUE_RULES, OLD, Studio, at
 
-OLD = time.time() - 10 * 365 * 86400
-RULES = """\
-rules:
-  - {name: old-shoots, delete_after: 5 years}
-safety:
-  notice_period: 0 days
-  trash_retention: 30 days
-  max_fraction_per_volume: 1.0
-"""
+RULES = DUE_RULES
 DUE = ["2015-03-01 Mäkinen Anna", "Korhonen Päivi/01.04.2015 wedding"]
 KEPT = "2025-06-01 Virtanen Matti"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "JPEG/IMG_2.jpg": b"k" * 10, "RAW/IMG_1.CR2": b"r" * 300,
@@ -34,8 +26,7 @@ DAY = date.today()
 
 
 def env_at(day: date, **extra) -> dict:
-    now = datetime(day.year, day.month, day.day, 12).astimezone().isoformat()
-    return {"ARCHIVEKEEPER_FAKE_NOW": now, **{k: str(v) for k, v in extra.items()}}
+    return at(day, **extra)
 
 
 @pytest.fixture(scope="module")

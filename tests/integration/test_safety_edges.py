@@ -6,27 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from datetime import date, datetime, timedelta
+
+from conftest import DUE_RULES, OLD, at
 
 from archivekeeper.store import RunLock
 
-OLD = time.time() - 10 * 365 * 86400
-RULES = """\
-rules:
-  - {name: old-shoots, delete_after: 5 years}
-safety:
-  notice_period: 0 days
-  trash_retention: 30 days
-  max_fraction_per_volume: 1.0
-"""
+RULES = DUE_RULES
 DUE = "2015-03-01 Mäkinen Anna"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
-
-
-def at(day: date) -> dict:
-    return {"ARCHIVEKEEPER_FAKE_NOW": datetime(day.year, day.month, day.day, 12)
-            .astimezone().isoformat()}
 
 
 def setup(studio, rules=RULES):
