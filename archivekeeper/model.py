@@ -11,7 +11,7 @@ HOLD_KINDS = ("accounting", "invoice", "collection", "legal-claim", "restriction
 BASES = ("shoot_date", "last_used", "modified")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a million of these in a big plan: no __dict__ each
 class FileFact:
     """One file of a shoot, as the index recorded it."""
 
@@ -26,7 +26,7 @@ class FileFact:
         return self.relpath.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShootFact:
     """One shoot as the decision core sees it. Dates are local calendar dates."""
 

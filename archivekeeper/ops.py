@@ -3,6 +3,7 @@ the pure core, store what it says to store (announcements, holds, uses, approval
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -58,48 +59,54 @@ def last_change_start(store: Store) -> datetime | None:
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def plannable_shoots(store: Store, config=None):
-    """Every indexed shoot but the missing ones (their files are gone from an online volume).
-    A shoot on a volume the config no longer names counts as offline: never acted on."""
+def plannable_shoots(store: Store, config=None, stream: bool = False):
+    """Every indexed shoot but the missing ones (their files are gone from an online volume),
+    as a list, or an iterator with `stream`. A shoot on a volume the config no longer names
+    counts as offline: never acted on."""
     rows = [r for r in store.shoots() if r["state"] != "missing"]
-    shoots = list(iter_shoot_facts(store, rows))
-    if config is None:
-        return shoots
-    known = {v.name for v in config.volumes}
-    return [s if s.volume in known else replace(s, state="offline") for s in shoots]
+    known = {v.name for v in config.volumes} if config is not None else None
+    shoots = (s if known is None or s.volume in known else replace(s, state="offline")
+              for s in iter_shoot_facts(store, rows))
+    return shoots if stream else list(shoots)
 
 
 def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = None,
                  announce: bool = False) -> planner.Plan:
     """Plan as of `as_of` (default today). With `announce`, store the first announcement of
-    every upcoming or due item (only a real plan announces: never with as_of)."""
+    every upcoming or due item (only a real plan announces: never with as_of). Shoots stream
+    through one at a time, so only the listed items' files stay in memory."""
     today = as_of or now.date()
-    shoots = plannable_shoots(store, config)
     rules = config.model_rules()
     holds = all_holds(config, store)
     erasures = erasure_records(store)
-    decisions = [policy.evaluate_shoot(s, rules, holds, erasures) for s in shoots]
-    warnings = policy.unused_rules_and_holds(shoots, rules, holds)
+    announce = announce and as_of is None
+    unused: set[str] | None = None
+
+    def decided():
+        nonlocal unused
+        for shoot in plannable_shoots(store, config, stream=True):
+            missed = set(policy.unused_rules_and_holds([shoot], rules, holds))
+            unused = missed if unused is None else unused & missed
+            yield shoot, policy.evaluate_shoot(shoot, rules, holds, erasures)
+
+    shoots, decisions = itertools.tee(decided())
     plan = planner.build_plan(
-        shoots, decisions, today=today, now=now, notice=config.safety.notice_period,
-        require_approval=config.safety.require_approval, announcements=announcements(store),
-        limits=config.limits(), volume_totals=store.volume_totals(),
-        last_change_start=last_change_start(store), warnings=warnings,
+        (s for s, _ in shoots), (d for _, d in decisions), today=today, now=now,
+        notice=config.safety.notice_period, require_approval=config.safety.require_approval,
+        announcements=announcements(store), limits=config.limits(),
+        volume_totals=store.volume_totals(), last_change_start=last_change_start(store),
+        announce_now=announce,
     )
-    if announce and as_of is None and plan.to_announce:
+    warnings = [w for w in policy.unused_rules_and_holds([], rules, holds)
+                if unused is None or w in unused]
+    plan = plan.with_warnings(warnings)
+    if announce and plan.to_announce:
         by_key = {i.key: i for i in plan.items}
         with store.transaction():
             store.db.executemany(
                 "INSERT OR IGNORE INTO announcements (key, shoot_id, announced_at) "
                 "VALUES (?, ?, ?)",
                 ((k, by_key[k].shoot_id, now.isoformat()) for k in plan.to_announce))
-        plan = planner.build_plan(
-            shoots, decisions, today=today, now=now, notice=config.safety.notice_period,
-            require_approval=config.safety.require_approval,
-            announcements=announcements(store), limits=config.limits(),
-            volume_totals=store.volume_totals(), last_change_start=last_change_start(store),
-            warnings=warnings,
-        )
     return plan
 
 

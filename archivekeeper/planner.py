@@ -118,21 +118,24 @@ def build_plan(
     last_change_start: datetime | None,
     erased_customers: frozenset[str] = frozenset(),
     warnings: Sequence[str] = (),
+    announce_now: bool = False,
 ) -> Plan:
     """Given the shoots, their decisions (policy.evaluate_shoot, same order), today's local date,
     now (aware, local offset), the notice period, whether approval is required, the stored
     announcements by item key, the limits, each volume's indexed (files, bytes), the start of the
     last run that changed anything and the customer keys whose erasure the owner confirmed (their
     erasure items are exempt from the max_* limits, as the erase preview listed them), return
-    the plan. Raise ValueError if shoots and decisions do not line up."""
-    if len(shoots) != len(decisions):
-        raise ValueError(f"{len(shoots)} shoots but {len(decisions)} decisions")
+    the plan. shoots and decisions may be iterators (streamed: only listed items keep their
+    files). With announce_now, items never announced count as announced at `now` (the caller
+    stores `to_announce`). Raise ValueError if shoots and decisions do not line up."""
     items: list[PlanItem] = []
+    # zip(strict=True) raises ValueError on a length mismatch and lets both be streamed
     for shoot, decision in zip(shoots, decisions, strict=True):
         if decision.shoot.id != shoot.id:
             raise ValueError(f"decision for shoot {decision.shoot.id} given for shoot {shoot.id}")
         items.extend(
-            _shoot_items(shoot, decision, today, now, notice, require_approval, announcements)
+            _shoot_items(shoot, decision, today, now, notice, require_approval, announcements,
+                         announce_now)
         )
     items.sort(key=lambda i: (_STATUS_ORDER[i.status], i.date, i.volume, i.path, i.files[0]))
     due = [
@@ -164,6 +167,7 @@ def _shoot_items(
     notice: Period,
     require_approval: bool,
     announcements: Mapping[str, Announcement],
+    announce_now: bool = False,
 ) -> list[PlanItem]:
     buckets: dict[tuple[date, tuple[str, ...]], list[FileGroup]] = {}
     for group in decision.groups:
@@ -182,6 +186,8 @@ def _shoot_items(
         key = item_key(shoot.volume, shoot.path, when, facts)
         announcement = announcements.get(key)
         blocked_by = blocks + held
+        if announcement is None and announce_now and not blocked_by:
+            announcement = Announcement(key, now)  # the caller stores to_announce with `now`
         items.append(
             PlanItem(
                 shoot_id=shoot.id,

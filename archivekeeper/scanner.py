@@ -312,6 +312,7 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
          now: datetime, exif_reader=None, progress=None) -> ScanSummary:
     """Scan every online volume of `statuses`; offline ones are reported, never touched."""
     total = ScanSummary()
+    store.prepare_for_bulk_writes()
     for status in statuses:
         if not status.online:
             total.offline.append(status.name)

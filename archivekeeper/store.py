@@ -155,8 +155,6 @@ class Store:
             self.db.execute("PRAGMA secure_delete=ON")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            # a scan writes a volume in one transaction: keep its pages in memory, not spilled
-            self.db.execute("PRAGMA cache_size=-65536")
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the index: {exc}") from exc
@@ -191,6 +189,11 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    def prepare_for_bulk_writes(self) -> None:
+        """A scan writes a whole volume in one transaction: keep its pages in memory (64 MB)
+        rather than spilling them; other commands keep SQLite's small default cache."""
+        self.db.execute("PRAGMA cache_size=-65536")
 
     def next_gen(self) -> int:
         gen = int(self.get_meta("scan_gen") or 0) + 1
