@@ -362,6 +362,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     from archivekeeper.store import shoot_json
 
     key = naming.normalize_customer(customer) if customer is not None else None
+    warn_offline(app.volume_statuses())  # their shoots are listed from the index
     rows = app.store.shoots(customer_key=key, volume=only)
     used = facts.last_used_map(app.store, rows)
     docs = [shoot_json(r, used[r["id"]]) for r in rows]

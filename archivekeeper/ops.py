@@ -297,8 +297,10 @@ def open_audit(config, clock):
 def token_names(store: Store, audit) -> dict[str, str]:
     """Token -> readable name for every customer and shoot the index still knows."""
     names = {}
-    for row in store.db.execute("SELECT volume, path, customer, customer_key FROM shoots"):
-        names[audit.token("customer", row[3])] = row[2]
+    for row in store.db.execute(
+            "SELECT volume, path, customer, customer_key FROM shoots UNION ALL "
+            "SELECT volume, shoot_path, customer_key, customer_key FROM trash_groups"):
+        names.setdefault(audit.token("customer", row[3]), row[2])
         shoot = f"{row[0]}:{show_path(row[1])}"
         names[audit.token("shoot", shoot)] = shoot
     return names

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date, datetime, timedelta
 
@@ -163,6 +162,7 @@ def test_explain_folder_file_and_outside_path(studio):
 def test_plan_and_explain_agree_for_every_shoot(studio):
     setup(studio)
     plan = studio.json("plan", "--as-of", "2030-01-01")
+    assert len(plan["items"]) >= 3
     for item in plan["items"]:
         doc = studio.json("explain", f"{item['volume']}:{item['path']}")
         dated = [f for f in doc["files"] if f["date"] == item["date"]]
@@ -182,4 +182,34 @@ def test_plan_json_shape(studio):
     assert set(doc["items"][0]) >= {"shoot_id", "volume", "path", "customer", "scope", "files",
                                     "bytes", "rule", "date", "status", "blocked_by",
                                     "announced_at"}
-    json.dumps(doc)
+    assert isinstance(doc["items"][0]["files"], int) and doc["refusals"] == []
+
+
+def test_touch_by_customer_moves_every_shoot_of_theirs(studio):
+    setup(studio)
+    studio.ok("touch", "--customer", "MÄKINEN anna", "--reason", "re-delivery",
+              env=at(date(2026, 11, 22)))
+    used = {(s["volume"], s["path"]): s["last_used"] for s in studio.json("shoots")["shoots"]}
+    assert used[("studio", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
+    assert used[("backup-1", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
+    assert used[("studio", "Virtanen Matti/01.02.2016 passport")] < "2020-01-01"
+    assert studio.run("touch", "--customer", "Nobody", "--reason", "x").exit_code == 1
+
+
+def test_hold_list_ends_soonest_first(studio):
+    setup(studio, RULES + """holds:
+  - {customer: "Virtanen Matti", kind: invoice, reason: "open invoice", until: 2027-06-30}
+""")
+    studio.ok("hold", "add", "--customer", "Mäkinen Anna", "--kind", "other", "--reason", "a")
+    studio.ok("hold", "add", "--customer", "Mäkinen Anna", "--kind", "other", "--reason", "b",
+              "--until", "2027-01-31")
+    holds = studio.json("hold", "list")["holds"]
+    assert [(h["reason"], h["until"]) for h in holds] == [
+        ("b", "2027-01-31"), ("open invoice", "2027-06-30"), ("a", None)]
+
+
+def test_apply_announces_like_plan(studio):
+    setup(studio)
+    studio.ok("apply", env=at(date(2026, 11, 22)))
+    items = studio.json("plan", env=at(date(2026, 11, 23)))["items"]
+    assert items and all(i["announced_at"].startswith("2026-11-22") for i in items)
