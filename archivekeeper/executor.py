@@ -58,7 +58,9 @@ class Executor:
             vol = self.config.volume(volume)
             recorded = {r[0]: r[1] for r in self.store.db.execute(
                 "SELECT name, volume_id FROM volumes")}
-            status = probe([vol], recorded)[0] if vol is not None else None
+            # every configured volume is probed, so two drives carrying one id are both offline
+            status = next((s for s in probe(self.config.volumes, recorded) if s.name == volume),
+                          None)
             root = None
             if status is not None and status.online and recorded.get(volume) == status.volume_id:
                 try:
