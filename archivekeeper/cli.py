@@ -125,14 +125,15 @@ class App:
         if lock.fd is None and not lock.acquire(0):
             return
         from archivekeeper.executor import Executor
+        from archivekeeper.ops import all_holds
 
-        executor = Executor(self.config, self.store, self.audit, self.clock.now())
+        executor = None
         try:
-            from archivekeeper.ops import all_holds
-
+            executor = Executor(self.config, self.store, self.audit, self.clock.now())
             executor.recover(all_holds(self.config, self.store))
         finally:
-            executor.close()
+            if executor is not None:
+                executor.close()
             if getattr(self, "_lock", None) is None:
                 lock.release()
 
@@ -477,8 +478,10 @@ def explain(app: App, path: str, as_json: bool) -> None:
     try:
         volume, rel = ops.resolve_target(app.config, path)
         row = ops.find_shoot(app.store, volume, rel)
-    except ops.OpError:
+    except ops.OutsideVolumes:
         row = None
+    except ops.OpError as exc:
+        raise Failure(str(exc), exc.code) from None
     if row is None:
         if as_json:
             emit_json({"path": path, "shoot": None, "rules": [], "holds": [],
@@ -749,9 +752,7 @@ def main() -> None:
     except Exception as exc:  # a bug: say what and where, not a traceback
         if os.environ.get("ARCHIVEKEEPER_DEBUG"):
             raise
-        from archivekeeper.logs import get_logger
-
-        get_logger().error("internal_error", error=f"{type(exc).__name__}: {exc}",
-                           hint="set ARCHIVEKEEPER_DEBUG=1 for the traceback")
+        click.echo(f"archivekeeper: internal error: {type(exc).__name__}: {exc} (nothing more "
+                   "was done; set ARCHIVEKEEPER_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_RUNTIME)
     sys.exit(0)

@@ -86,11 +86,11 @@ class Executor:
         steps were resolved."""
         self._holds = holds
         rows = self.store.db.execute(
-            "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state "
-            "FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
+            "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state, f.size, "
+            "f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
             "WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
         done = 0
-        for gid, batch, volume, shoot_rel, rel, state in rows:
+        for gid, batch, volume, shoot_rel, rel, state, size, mtime_ns, inode in rows:
             root = self.root(volume)
             if root is None:
                 continue  # offline: resolved when it is back
@@ -98,20 +98,26 @@ class Executor:
             original = os.path.lexists(vol_path + b"/" + rel)
             trashed = os.path.lexists(
                 vol_path + b"/.archivekeeper/trash/" + batch.encode() + b"/" + rel)
-            if state == "moving":
-                new = "trashed" if trashed else None  # None: never moved, roll back the intent
-            elif state == "restoring":
-                new = "trashed" if trashed else ("restored" if original else "gone")
-            elif trashed and self._group_held(gid):
-                new = "trashed"  # a hold came in after the purge began: keep it
-            else:
-                if trashed:
-                    try:
-                        root.unlink_trash(batch, rel)
-                    except fsops.FsError as exc:
-                        log.warning("recover_failed", error=str(exc))
-                        continue
-                new = "purged"
+            try:
+                if state == "moving":
+                    new = None  # never moved: roll the intent back
+                    if trashed:
+                        new = "trashed"
+                        if original:  # a link-then-unlink cut short: let fsops finish it
+                            root.move_to_trash(rel, batch, self.expect(root, size, mtime_ns,
+                                                                       inode))
+                elif state == "restoring":
+                    new = "trashed" if trashed else ("restored" if original else "gone")
+                elif trashed and self._group_held(gid):
+                    new = "trashed"  # a hold came in after the purge began: keep it
+                elif trashed:
+                    outcome = root.unlink_trash(batch, rel)
+                    new = "purged" if outcome.status in ("unlinked", "gone") else "trashed"
+                else:
+                    new = "purged"
+            except fsops.FsError as exc:
+                log.warning("recover_failed", error=str(exc))
+                continue
             with self.store.transaction():
                 if new is None:
                     self.store.db.execute(
@@ -159,7 +165,8 @@ class Executor:
         batch = self.now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         purge_after = self.config.safety.trash_retention.add_to(self.now.date()).isoformat()
         rules = self.config.model_rules()
-        items = plan.actionable()
+        # a shoot's items back to back, so its whole-shoot check is fresh for all of them
+        items = sorted(plan.actionable(), key=lambda i: i.shoot_id)
         verified: dict[int, str | None] = {}  # shoot id -> why it changed since the scan
         for start in range(0, len(items), AUDIT_CHUNK):
             chunk = []
@@ -179,7 +186,9 @@ class Executor:
                 for item, _, token in chunk])
             done = []
             for item, root, token in chunk:
-                changed = verified.setdefault(item.shoot_id, self._shoot_changed(item, root))
+                if item.shoot_id not in verified:
+                    verified[item.shoot_id] = self._shoot_changed(item, root)
+                changed = verified[item.shoot_id]
                 facts = [] if changed else self._still_due(item, rules, holds_now(), erasures,
                                                            plan.as_of)
                 moved, moved_bytes = 0, 0
@@ -291,8 +300,19 @@ class Executor:
         return len(moved), moved_bytes
 
     def _raw_paths(self, shoot_id: int) -> dict[str, bytes]:
-        return {show_path(r[0]): r[0] for r in self.store.db.execute(
-            "SELECT relpath FROM files WHERE shoot_id = ?", (shoot_id,))}
+        """Displayed relpath -> raw bytes; two raw names that display alike (b"a\xff" and a
+        literal "a\\xff") are left out, so neither is ever moved in the other's place."""
+        out: dict[str, bytes] = {}
+        clashes = set()
+        for (raw,) in self.store.db.execute("SELECT relpath FROM files WHERE shoot_id = ?",
+                                            (shoot_id,)):
+            shown = show_path(raw)
+            if shown in out:
+                clashes.add(shown)
+            out[shown] = raw
+        for shown in clashes:
+            del out[shown]
+        return out
 
     def _forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
         """Drop moved files from the index; a shoot with none left leaves the index."""
@@ -330,25 +350,36 @@ class Executor:
                     "state = 'trashed' RETURNING relpath, size", (group["id"],)).fetchall()
                 self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
                                   files=len(files), bytes=sum(f[1] for f in files))
+            purged, kept = [], []
             for rel, size in files:
                 try:
                     outcome = root.unlink_trash(group["batch"], rel)
                 except fsops.FsError as exc:
                     outcome = fsops.Outcome("refused", exc.reason)
                 if outcome.status in ("unlinked", "gone"):
+                    purged.append(rel)
                     result.purged_files += 1
                     result.purged_bytes += size
-                else:
+                else:  # still in trash: stays listed, purged by a later run
+                    kept.append(rel)
                     result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
                                           f"{outcome.status} ({outcome.detail})")
-            for rel in {os.path.dirname(r) for r, _ in files}:
-                root.prune_trash_dirs(group["batch"], rel)
+            for rel in {os.path.dirname(r) for r in purged}:
+                try:
+                    root.prune_trash_dirs(group["batch"], rel)
+                except fsops.FsError as exc:
+                    log.warning("prune_failed", error=str(exc))
             with self.store.transaction():
-                self.store.db.execute("UPDATE trash_files SET state = 'purged' WHERE "
-                                      "group_id = ? AND state = 'purging'", (group["id"],))
-                self.store.db.execute("UPDATE trash_groups SET state = 'purged' WHERE id = ?",
-                                      (group["id"],))
-                self.audit.append("purge_done", trash=group["id"], files=len(files))
+                db = self.store.db
+                db.executemany("UPDATE trash_files SET state = 'purged' WHERE group_id = ? AND "
+                               "relpath = ?", ((group["id"], r) for r in purged))
+                db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
+                               "relpath = ?", ((group["id"], r) for r in kept))
+                if not kept:
+                    db.execute("UPDATE trash_groups SET state = 'purged' WHERE id = ?",
+                               (group["id"],))
+                self.audit.append("purge_done", trash=group["id"], files=len(purged),
+                                  kept=len(kept))
         return result
 
     # -- restore --------------------------------------------------------------------------------
@@ -375,8 +406,11 @@ class Executor:
                                   (group["item_key"],))
         restored, kept = [], []
         for rel, size, mtime_ns, inode in files:
-            outcome = root.restore(group["batch"], rel,
-                                   self.expect(root, size, mtime_ns, inode))
+            try:
+                outcome = root.restore(group["batch"], rel,
+                                       self.expect(root, size, mtime_ns, inode))
+            except fsops.FsError as exc:
+                outcome = fsops.Outcome("refused", exc.reason)
             if outcome.status == "restored":
                 restored.append(rel)
             else:
@@ -384,7 +418,10 @@ class Executor:
                 result.skipped.append(f"{group['volume']}:{show_path(rel)}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
         for rel in {os.path.dirname(r) for r in restored}:
-            root.prune_trash_dirs(group["batch"], rel)
+            try:
+                root.prune_trash_dirs(group["batch"], rel)
+            except fsops.FsError as exc:
+                log.warning("prune_failed", error=str(exc))
         with self.store.transaction():
             self.store.db.executemany(
                 "UPDATE trash_files SET state = 'restored' WHERE group_id = ? AND relpath = ?",

@@ -36,9 +36,9 @@ PLAUSIBLE_FROM = date(1990, 1, 1)
 def modified_date(row: sqlite3.Row) -> date:
     """Newest file mtime as a local date; an implausible one (a camera clock never set) counts
     as the day the shoot was first seen: when in doubt, the later date."""
-    if not row["newest_mtime_ns"]:
+    if row["newest_mtime_ns"] is None:
         return date.fromisoformat(row["date"])
-    modified = mtime_date(row["newest_mtime_ns"])
+    modified = mtime_date(row["newest_mtime_ns"])  # 0 (1970, MTP copies) is implausible too
     if modified < PLAUSIBLE_FROM:
         return max(date.fromisoformat(row["first_seen"][:10]), date.fromisoformat(row["date"]))
     return modified

@@ -24,6 +24,10 @@ class OpError(Exception):
         self.code = code
 
 
+class OutsideVolumes(OpError):
+    """An absolute path inside no configured volume."""
+
+
 # -- facts ----------------------------------------------------------------------------------------
 def stored_holds(store: Store) -> list[Hold]:
     rows = store.db.execute("SELECT * FROM holds WHERE released_at IS NULL ORDER BY id")
@@ -55,8 +59,10 @@ def announcements(store: Store) -> dict[str, Announcement]:
 
 
 def last_change_start(store: Store) -> datetime | None:
-    row = store.db.execute("SELECT MAX(started_at) FROM runs WHERE changed = 1").fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    # compared as instants, not text: rows may carry different UTC offsets
+    starts = [datetime.fromisoformat(r[0]) for r in store.db.execute(
+        "SELECT started_at FROM runs WHERE changed = 1 ORDER BY id DESC LIMIT 1000")]
+    return max(starts, default=None)
 
 
 def plannable_shoots(store: Store, config=None, stream: bool = False):
@@ -135,7 +141,7 @@ def resolve_target(config, text: str) -> tuple[str, bytes]:
         root = os.fsencode(os.path.realpath(vol.path))
         if real.startswith(root + b"/"):
             return vol.name, real[len(root) + 1:]
-    raise OpError(f"{text}: not inside any configured volume", 2)
+    raise OutsideVolumes(f"{text}: not inside any configured volume", 2)
 
 
 def find_shoot(store: Store, volume: str, relpath: bytes):

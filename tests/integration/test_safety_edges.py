@@ -133,3 +133,49 @@ def test_a_renamed_held_folder_is_warned_about(studio):
     studio.ok("scan")
     warnings = studio.json("plan")["warnings"]
     assert any("matches no indexed shoot" in w and "legal-claim" in w for w in warnings)
+
+
+def test_files_at_mtime_zero_count_as_first_seen_not_as_the_folder_date(studio):
+    studio.write_config(RULES.replace("old-shoots, delete_after: 5 years",
+                                      "unused, delete_after: 5 years, since: last_used"))
+    studio.shoot("studio", "2015-06-01 Zero Epoch", {"a.jpg": b"a"}, mtime=0)  # MTP copies
+    studio.ok("scan")
+    assert studio.shoots()[("studio", "2015-06-01 Zero Epoch")]["last_used"] == (
+        date.today().isoformat())
+    assert not studio.json("plan")["items"]
+
+
+def test_a_file_that_cannot_be_purged_stays_listed_and_is_purged_later(studio):
+    setup(studio)
+    today = date.today()
+    studio.ok("apply", env=at(today))
+    trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
+    stuck = next(p for p in trash.rglob("IMG_1.CR2"))
+    stuck.unlink()
+    stuck.mkdir()  # no longer the file we trashed: purge must not claim it is gone
+    later = at(today + timedelta(days=31))
+    result = studio.ok("trash", "purge", env=later)
+    assert "purged 1 files" in result.stdout and "changed" in result.stderr
+    items = studio.json("trash", "list")["items"]
+    assert [i["files"] for i in items] == [1]
+    stuck.rmdir()
+    stuck.write_bytes(b"r" * 300)
+    os.utime(stuck, (OLD, OLD))
+    assert "purged 1 files" in studio.ok("trash", "purge", env=later).stdout
+    assert studio.json("trash", "list")["items"] == []
+
+
+def test_internal_errors_go_to_stderr_never_stdout(studio):
+    setup(studio)
+    result = studio.cli("apply", env={"ARCHIVEKEEPER_LOCK_WAIT": "not-a-number"})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "internal error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_explain_with_a_mistyped_volume_is_a_usage_error_not_never_deleted(studio):
+    setup(studio)
+    result = studio.cli("explain", f"studo:{DUE}")
+    assert result.returncode == 2
+    assert "no volume named 'studo'" in result.stderr
+    assert "never deleted" not in result.stderr
