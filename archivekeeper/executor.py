@@ -364,11 +364,7 @@ class Executor:
                     kept.append(rel)
                     result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
                                           f"{outcome.status} ({outcome.detail})")
-            for rel in {os.path.dirname(r) for r in purged}:
-                try:
-                    root.prune_trash_dirs(group["batch"], rel)
-                except fsops.FsError as exc:
-                    log.warning("prune_failed", error=str(exc))
+            _prune_trash(root, group["batch"], purged)
             with self.store.transaction():
                 db = self.store.db
                 db.executemany("UPDATE trash_files SET state = 'purged' WHERE group_id = ? AND "
@@ -417,11 +413,7 @@ class Executor:
                 kept.append(rel)
                 result.skipped.append(f"{group['volume']}:{show_path(rel)}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
-        for rel in {os.path.dirname(r) for r in restored}:
-            try:
-                root.prune_trash_dirs(group["batch"], rel)
-            except fsops.FsError as exc:
-                log.warning("prune_failed", error=str(exc))
+        _prune_trash(root, group["batch"], restored)
         with self.store.transaction():
             self.store.db.executemany(
                 "UPDATE trash_files SET state = 'restored' WHERE group_id = ? AND relpath = ?",
@@ -436,6 +428,15 @@ class Executor:
                               kept=len(kept))
         result.restored_files = len(restored)
         return result
+
+
+def _prune_trash(root: fsops.VolumeRoot, batch: str, emptied: list[bytes]) -> None:
+    """Remove trash folders left empty (deepest first); a failure only costs an empty folder."""
+    for rel in sorted({os.path.dirname(r) for r in emptied}, key=len, reverse=True):
+        try:
+            root.prune_trash_dirs(batch, rel)
+        except fsops.FsError as exc:
+            log.warning("prune_failed", error=str(exc))
 
 
 def _held(group, holds, today) -> bool:
