@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-EXIT_RUNTIME, EXIT_USAGE, EXIT_REFUSED, EXIT_CONFIG = 1, 2, 3, 78
+EXIT_RUNTIME, EXIT_USAGE, EXIT_CONFIG = 1, 2, 78  # 3 (refused for safety) comes from ops
 LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
 
 

@@ -32,8 +32,6 @@ class RunResult:
     purged_files: int = 0
     purged_bytes: int = 0
     restored_files: int = 0
-    recovered: int = 0
-    refusals: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

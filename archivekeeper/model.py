@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from archivekeeper.durations import Period
@@ -104,12 +104,3 @@ class Announcement:
     key: str
     announced_at: datetime
     approved_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class VolumeUsage:
-    name: str
-    files: int
-    bytes: int
-    online: bool = True
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
