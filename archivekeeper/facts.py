@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 
 from archivekeeper.logs import show_path
 from archivekeeper.model import FileFact, ShootFact
+from archivekeeper.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.store import Store
 
 
@@ -30,16 +31,13 @@ def last_used_map(store: Store, rows: list[sqlite3.Row]) -> dict[int, date]:
     return out
 
 
-PLAUSIBLE_FROM = date(1990, 1, 1)
-
-
 def modified_date(row: sqlite3.Row) -> date:
     """Newest file mtime as a local date; an implausible one (a camera clock never set) counts
     as the day the shoot was first seen: when in doubt, the later date."""
     if row["newest_mtime_ns"] is None:
         return date.fromisoformat(row["date"])
     modified = mtime_date(row["newest_mtime_ns"])  # 0 (1970, MTP copies) is implausible too
-    if modified < PLAUSIBLE_FROM:
+    if modified < EARLIEST_PLAUSIBLE:
         return max(date.fromisoformat(row["first_seen"][:10]), date.fromisoformat(row["date"]))
     return modified
 

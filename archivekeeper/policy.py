@@ -127,14 +127,8 @@ class _Context:
         due = self.base_due
         keep = self.base_keep
         for check, hit in zip(self.file_checks, hits, strict=True):
-            if not hit:
-                continue
-            if check.rule.kind == "delete":
-                candidate = (check.date, check.index, check.rule.name)
-                if due is None or candidate < due:
-                    due = candidate
-            elif keep is None or check.date > keep[0]:
-                keep = (check.date, check.rule.name)
+            if hit:
+                due, keep = _tighten(due, keep, check)
         if self.erasure is not None:
             # An erasure overrides every rule, keep rules included; only holds stand.
             due = (self.erasure.on, -1, ERASURE_RULE)
@@ -193,6 +187,18 @@ def evaluate_all(
     return [evaluate_shoot(s, rules, holds, erasures) for s in shoots]
 
 
+def _tighten(due, keep, check: _Check):
+    """Fold one matching rule in: a delete rule may bring the due date earlier (first rule in
+    the config wins a tie), a keep rule may push the keep date later. Return (due, keep)."""
+    if check.rule.kind == "delete":
+        candidate = (check.date, check.index, check.rule.name)
+        if due is None or candidate < due:
+            due = candidate
+    elif keep is None or check.date > keep[0]:
+        keep = (check.date, check.rule.name)
+    return due, keep
+
+
 def _context(
     shoot: ShootFact, rules: Sequence[Rule], holds: Sequence[Hold], erasures: Sequence[Erasure]
 ) -> _Context:
@@ -206,12 +212,8 @@ def _context(
             continue
         if check.files is not None or check.exclude_files is not None:
             file_checks.append(check)
-        elif check.rule.kind == "delete":
-            candidate = (check.date, check.index, check.rule.name)
-            if base_due is None or candidate < base_due:
-                base_due = candidate
-        elif base_keep is None or check.date > base_keep[0]:
-            base_keep = (check.date, check.rule.name)
+        else:
+            base_due, base_keep = _tighten(base_due, base_keep, check)
     shoot_holds: list[Hold] = []
     file_holds: list[tuple[Hold, str]] = []
     for hold in holds:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from archivekeeper import naming
+from archivekeeper.facts import mtime_date
 from archivekeeper.logs import get_logger, show_path
+from archivekeeper.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.store import Store
 from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
 
@@ -33,7 +35,6 @@ EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw
 EXIF_SAMPLE = 12
 RACY_NS = 2_000_000_000
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = stat.S_IFMT(0o170000), stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
-PLAUSIBLE_FROM = date(1990, 1, 1)
 
 log = get_logger()
 
@@ -212,8 +213,8 @@ class VolumeScan:
         if shoot_date is None:
             shoot_date, source = self._exif_date(walk.files), "exif"
             if shoot_date is None:
-                shoot_date, source = local_date(newest), "mtime"
-                if shoot_date < PLAUSIBLE_FROM:
+                shoot_date, source = mtime_date(newest), "mtime"
+                if shoot_date < EARLIEST_PLAUSIBLE:
                     # a camera clock never set: the later date, the day we first saw the shoot
                     shoot_date = date.fromisoformat(old["first_seen"][:10]) if old else self.today
         fields = {
@@ -222,7 +223,7 @@ class VolumeScan:
             "files": len(walk.files), "bytes": sum(f[1] for f in walk.files),
             "newest_mtime_ns": newest, "incomplete": int(walk.incomplete),
         }
-        new_id = store.upsert_shoot(self.status.name, rel, fields, gen, at)
+        new_id = store.upsert_shoot(self.status.name, rel, fields, gen, at, shoot_id)
         store.replace_files(new_id, self.status.name, walk.files, walk.dirs)
         if old is None:
             summary.new += 1
@@ -300,12 +301,8 @@ class VolumeScan:
         dates = self.exif_reader().read_dates(self.abs(p) for p in dict.fromkeys(sample))
         latest_ok = self.today + timedelta(days=1)
         plausible = [d.date() for d in dates.values()
-                     if d is not None and PLAUSIBLE_FROM <= d.date() <= latest_ok]
+                     if d is not None and EARLIEST_PLAUSIBLE <= d.date() <= latest_ok]
         return max(plausible, default=None)
-
-
-def local_date(mtime_ns: int) -> date:
-    return datetime.fromtimestamp(mtime_ns / 1e9, tz=UTC).astimezone().date()
 
 
 def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, today: date,

@@ -264,14 +264,15 @@ class Store:
             "SELECT path, id, customer, type, files, bytes FROM shoots WHERE volume = ?",
             (volume,))}
 
-    def upsert_shoot(self, volume: str, relpath: bytes, fields: dict, gen: int, at: str) -> int:
-        row = self.shoot_by_path(volume, relpath)
+    def upsert_shoot(self, volume: str, relpath: bytes, fields: dict, gen: int, at: str,
+                     shoot_id: int | None) -> int:
+        """Insert the shoot (shoot_id None: not indexed yet) or update it; return its id."""
         cols = (
             "customer", "customer_key", "date", "date_source", "type", "files", "bytes",
             "newest_mtime_ns", "incomplete",
         )
         values = [fields[c] for c in cols]
-        if row is None:
+        if shoot_id is None:
             cur = self.db.execute(
                 f"INSERT INTO shoots (volume, path, {', '.join(cols)}, state, seen_gen, "
                 f"first_seen) VALUES (?, ?, {', '.join('?' * len(cols))}, 'online', ?, ?)",
@@ -281,9 +282,9 @@ class Store:
         self.db.execute(
             f"UPDATE shoots SET {', '.join(c + ' = ?' for c in cols)}, state = 'online', "
             "missing_full_scans = 0, seen_gen = ? WHERE id = ?",
-            (*values, gen, row["id"]),
+            (*values, gen, shoot_id),
         )
-        return row["id"]
+        return shoot_id
 
     def replace_files(self, shoot_id: int, volume: str, files: Iterable[tuple],
                       dirs: Iterable[tuple[bytes, int]]) -> None:

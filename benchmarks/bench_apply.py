@@ -18,24 +18,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_archive import make  # noqa: E402
+from make_archive import HEAD, OPEN_LIMITS, make  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
-RULES = """\
-state_dir: {root}/state
-volumes:
-  - {{name: bench, path: {root}/volume}}
-shoots:
-  patterns: ["{{date}} {{customer}}", "{{date}}_{{customer}}_{{type}}",
-             "{{customer}}/{{date}} {{type}}", "Arkisto/{{customer}}"]
+# every file due at once: notice 0, delete after 1 day, limits open
+RULES = HEAD + """\
 rules:
   - {{name: everything, delete_after: 1 day}}
-safety:
-  notice_period: 0 days
-  max_files_per_run: 10000000
-  max_bytes_per_run: 100 TB
-  max_fraction_per_volume: 1.0
-"""
+""" + OPEN_LIMITS + "  notice_period: 0 days\n"
 
 
 def main() -> None:

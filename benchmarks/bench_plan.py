@@ -20,22 +20,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_archive import HEAD, SPEC_RULES  # noqa: E402
+
 from archivekeeper.store import Store  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
-CONFIG = """\
-state_dir: {root}/state
-volumes:
-  - {{name: studio, path: {root}/volume}}
-shoots:
-  patterns: ["{{date}} {{customer}}", "{{date}}_{{customer}}_{{type}}",
-             "{{customer}}/{{date}} {{type}}"]
-rules:
-  - {{name: passport-photos, match: {{type: passport}}, delete_after: 6 months}}
-  - {{name: raw-files-one-year, match: {{files: "*.{{cr2,cr3,nef,arw,dng,raf,orf}}"}},
-     delete_after: 1 year}}
-  - {{name: keep-backups-one-year, exclude: {{type: passport}}, keep_for: 1 year}}
-  - {{name: unused-five-years, delete_after: 5 years, since: last_used}}
+CONFIG = HEAD.replace("name: bench", "name: studio") + SPEC_RULES + """\
 holds:
   - {{customer: "Virtanen Matti 7", kind: invoice, reason: "open invoice", until: 2030-01-31}}
 """

@@ -20,7 +20,7 @@ LAST = ["Mäkinen", "Virtanen", "Korhonen", "Nieminen", "Hämäläinen", "Järvi
         "Heikkinen", "Koskinen", "Räsänen", "Ylönen", "Salo"]
 TYPES = ["wedding", "portrait", "passport", "family", "school"]
 
-CONFIG = """\
+HEAD = """\
 state_dir: {root}/state
 volumes:
   - {{name: bench, path: {root}/volume}}
@@ -30,16 +30,22 @@ shoots:
     - "{{date}}_{{customer}}_{{type}}"
     - "{{customer}}/{{date}} {{type}}"
     - "Arkisto/{{customer}}"
+"""
+SPEC_RULES = """\
 rules:
   - {{name: passport-photos, match: {{type: passport}}, delete_after: 6 months}}
-  - {{name: raw-files-one-year, match: {{files: "*.{{cr2,nef,arw}}"}}, delete_after: 1 year}}
+  - {{name: raw-files-one-year, match: {{files: "*.{{cr2,cr3,nef,arw,dng,raf,orf}}"}},
+     delete_after: 1 year}}
   - {{name: keep-backups-one-year, exclude: {{type: passport}}, keep_for: 1 year}}
   - {{name: unused-five-years, delete_after: 5 years, since: last_used}}
+"""
+OPEN_LIMITS = """\
 safety:
   max_files_per_run: 10000000
   max_bytes_per_run: 100 TB
   max_fraction_per_volume: 1.0
 """
+CONFIG = HEAD + SPEC_RULES + OPEN_LIMITS
 
 
 def make(root: Path, files: int, exif_shoots: int, per_shoot: int = 50, seed: int = 1) -> Path:
