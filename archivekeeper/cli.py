@@ -729,6 +729,8 @@ def _resolve(value, names):
 
 def main() -> None:
     """Entry point: never a traceback for a person; exit codes as SPEC.md says."""
+    from archivekeeper.store import StoreError
+
     try:
         cli.main(standalone_mode=False, prog_name="archivekeeper")
     except click.exceptions.Abort:
@@ -742,6 +744,9 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
+        sys.exit(EXIT_RUNTIME)
+    except StoreError as exc:  # e.g. a damaged file list: says which index and what to run
+        click.echo(f"archivekeeper: {exc}", err=True)
         sys.exit(EXIT_RUNTIME)
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and os.environ.get("ARCHIVEKEEPER_DEBUG"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -127,7 +126,7 @@ class Executor:
                 if new == "trashed" and state == "moving":
                     shoot = self.store.shoot_by_path(volume, shoot_rel)
                     if shoot is not None:
-                        self._forget_files(shoot["id"], [rel])
+                        self.store.forget_files(shoot["id"], [rel])
             done += 1
         if done:
             self._settle_groups()
@@ -218,9 +217,7 @@ class Executor:
                 return f"folder {show_path(rel)} is gone"
             if mtime_ns < 0 or st.st_mtime_ns != mtime_ns:
                 return f"folder {show_path(rel)} changed since the last scan"
-        for rel, size, mtime_ns, inode in db.execute(
-                "SELECT relpath, size, mtime_ns, inode FROM files WHERE shoot_id = ?",
-                (item.shoot_id,)):
+        for rel, size, mtime_ns, inode, _ in self.store.file_tuples(item.shoot_id):
             try:
                 st = os.lstat(base + b"/" + rel)
             except OSError:
@@ -291,7 +288,7 @@ class Executor:
                            ((gid, rel) for rel, o in outcomes.items() if o.status != "moved"))
             if not moved:
                 db.execute("DELETE FROM trash_groups WHERE id = ?", (gid,))
-            self._forget_files(item.shoot_id, moved)
+            self.store.forget_files(item.shoot_id, moved)
         result.moved_files += len(moved)
         result.moved_bytes += moved_bytes
         result.shoots += 1 if moved else 0
@@ -302,8 +299,7 @@ class Executor:
         literal "a\\xff") are left out, so neither is ever moved in the other's place."""
         out: dict[str, bytes] = {}
         clashes = set()
-        for (raw,) in self.store.db.execute("SELECT relpath FROM files WHERE shoot_id = ?",
-                                            (shoot_id,)):
+        for raw, *_ in self.store.file_tuples(shoot_id):
             shown = show_path(raw)
             if shown in out:
                 clashes.add(shown)
@@ -311,19 +307,6 @@ class Executor:
         for shown in clashes:
             del out[shown]
         return out
-
-    def _forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
-        """Drop moved files from the index; a shoot with none left leaves the index."""
-        db = self.store.db
-        db.executemany("DELETE FROM files WHERE shoot_id = ? AND relpath = ?",
-                       ((shoot_id, r) for r in relpaths))
-        files, nbytes = db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM files WHERE "
-                                   "shoot_id = ?", (shoot_id,)).fetchone()
-        if files == 0:
-            db.execute("DELETE FROM shoots WHERE id = ?", (shoot_id,))
-        else:
-            db.execute("UPDATE shoots SET files = ?, bytes = ? WHERE id = ?",
-                       (files, nbytes, shoot_id))
 
     # -- purge ----------------------------------------------------------------------------------
     def purge(self, holds, *, everything_expired: bool = True) -> RunResult:

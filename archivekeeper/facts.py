@@ -55,14 +55,12 @@ def shoot_fact(row: sqlite3.Row, last_used: date, files: tuple[FileFact, ...]) -
 
 def iter_shoot_facts(store: Store, rows: list[sqlite3.Row] | None = None) -> Iterator[ShootFact]:
     """Yield a ShootFact with its files for every indexed shoot (or the given rows), streaming
-    the files table once in shoot order so a million files never sit in memory twice."""
+    one shoot's files at a time so a million files never sit in memory twice."""
     rows = rows if rows is not None else store.shoots()
     used = last_used_map(store, rows)
     for row in rows:
         files = tuple(
             FileFact(relpath=show_path(f[0]), size=f[1], mtime_ns=f[2], inode=f[3], kind=f[4])
-            for f in store.db.execute(
-                "SELECT relpath, size, mtime_ns, inode, kind FROM files WHERE shoot_id = ?",
-                (row["id"],))
+            for f in store.file_tuples(row["id"])
         )
         yield shoot_fact(row, used[row["id"]], files)

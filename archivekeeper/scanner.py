@@ -17,40 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from archivekeeper import naming
+from archivekeeper import naming, walker
 from archivekeeper.facts import mtime_date
+from archivekeeper.filelist import unpack_files
 from archivekeeper.logs import get_logger, show_path
 from archivekeeper.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.store import Store
 from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
 
-RAW_EXT = {"cr2", "cr3", "crw", "nef", "nrw", "arw", "srf", "sr2", "dng", "raf", "orf", "rw2",
-           "pef", "srw", "x3f", "3fr", "iiq", "erf", "kdc", "mrw", "raw"}
-IMAGE_EXT = {"jpg", "jpeg", "png", "tif", "tiff", "heic", "heif", "avif", "webp", "jxl", "gif",
-             "bmp", "psd", "psb"}
-VIDEO_EXT = {"mp4", "mov", "avi", "mts", "m2ts", "m4v", "mkv", "mpg", "mpeg", "3gp"}
-SIDECAR_EXT = {"xmp", "pp3", "dop", "thm", "on1", "cos", "aae"}
 EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw2", "pef", "srw",
             "heic", "heif"}
 EXIF_SAMPLE = 12
 RACY_NS = 2_000_000_000
-_S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = stat.S_IFMT(0o170000), stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
-
 log = get_logger()
-
-
-_KIND_BY_EXT = {
-    ext.encode(): kind
-    for kind, exts in (("raw", RAW_EXT), ("image", IMAGE_EXT), ("video", VIDEO_EXT),
-                       ("sidecar", SIDECAR_EXT))
-    for ext in exts
-}
-
-
-def file_kind(name: bytes) -> str:
-    """raw | image | video | sidecar | other, by extension (case-insensitive)."""
-    base, dot, ext = name.rpartition(b".")
-    return _KIND_BY_EXT.get(ext.lower(), "other") if dot else "other"
 
 
 @dataclass
@@ -86,20 +65,12 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
-@dataclass
-class _ShootWalk:
-    files: list[tuple[bytes, int, int, int, str]]
-    dirs: list[tuple[bytes, int]]
-    incomplete: bool
-    errors: int
-
-
 class VolumeScan:
     """Scan one online volume into the store (the caller owns the transaction)."""
 
     def __init__(self, status: VolumeStatus, store: Store, patterns, *, full: bool,
                  today: date, exif_reader: Callable[[], object] | None,
-                 progress: Callable[[int], None] | None = None):
+                 progress: Callable[[int], None] | None = None, workers: int = 2):
         self.status = status
         self.store = store
         self.patterns = patterns
@@ -107,6 +78,7 @@ class VolumeScan:
         self.today = today
         self.exif_reader = exif_reader
         self.progress = progress or (lambda n: None)
+        self.workers = workers
         self.root = os.fsencode(str(status.path))
         self.summary = ScanSummary()
         self.start_ns = time.time_ns()
@@ -116,13 +88,33 @@ class VolumeScan:
         return self.root + b"/" + rel if rel else self.root
 
     def run(self) -> ScanSummary:
+        """Find the shoot folders (skipping unchanged ones on a quick scan), then list and store
+        the others."""
         store, name = self.store, self.status.name
         gen = store.next_gen()
         at = datetime.fromtimestamp(self.start_ns / 1e9, tz=UTC).astimezone().isoformat()
-        ids = store.known_shoots(name)
         self.seen: list[int] = []
+        todo = self._find_shoots(gen)
+        walk = walker.Walk(self.root, self.status.dev, self.start_ns - RACY_NS,
+                           os.fsencode(MARKER))
+        jobs = [(rel, mtime_ns) for rel, _, mtime_ns, _ in todo]
+        for (rel, verdict, _, shoot_id), listing in zip(
+                todo, walker.listings(walk, jobs, self.workers), strict=True):
+            self._store_shoot(rel, verdict, shoot_id, listing, gen, at)
+        store.mark_seen(self.seen, gen)
+        missing, dropped = store.retire_unseen(name, gen, self.full, self.protected)
+        store.forget_unrecognised(name, gen)
+        self.summary.missing, self.summary.dropped = missing, dropped
+        return self.summary
+
+    def _find_shoots(self, gen: int) -> list[tuple[bytes, naming.ShootName, int, int | None]]:
+        """Walk the containers; record unrecognised folders and unchanged shoots; return the
+        shoots to list as (relpath, name, folder mtime_ns, shoot id or None if new)."""
+        store, name = self.store, self.status.name
+        ids = store.known_shoots(name)
         known_dirs = {} if self.full else store.shoot_dirs(name)
         root_dev = os.lstat(self.root).st_dev
+        todo = []
         stack: list[tuple[bytes, tuple[str, ...]]] = [(b"", ())]
         while stack:
             rel, parts = stack.pop()
@@ -132,7 +124,7 @@ class VolumeScan:
             except OSError as exc:
                 if rel == b"":
                     raise
-                self._error("scan_unreadable_folder", rel, exc)
+                self._error("scan_unreadable_folder", rel, exc.strerror)
                 self.protected.append(rel)
                 continue
             for entry in entries:
@@ -144,7 +136,7 @@ class VolumeScan:
                 try:
                     st = entry.stat(follow_symlinks=False)
                 except OSError as exc:
-                    self._error("scan_unreadable_folder", child, exc)
+                    self._error("scan_unreadable_folder", child, exc.strerror)
                     self.protected.append(child)
                     continue
                 if st.st_dev != root_dev:
@@ -161,21 +153,18 @@ class VolumeScan:
                     self._unrecognised(child, "folder name is not valid UTF-8", gen)
                     continue
                 verdict = naming.classify(self.patterns, (*parts, text), self.today)
-                if isinstance(verdict, naming.ShootName):
-                    self._shoot(child, verdict, st.st_mtime_ns, ids, known_dirs, gen, at)
-                elif isinstance(verdict, naming.Container):
+                if isinstance(verdict, naming.Container):
                     stack.append((child, (*parts, text)))
-                else:
+                elif not isinstance(verdict, naming.ShootName):
                     self._unrecognised(child, verdict.reason, gen)
-        store.mark_seen(self.seen, gen)
-        missing, dropped = store.retire_unseen(name, gen, self.full, self.protected)
-        store.forget_unrecognised(name, gen)
-        self.summary.missing, self.summary.dropped = missing, dropped
-        return self.summary
+                elif not self._skip_unchanged(ids.get(child), verdict, known_dirs):
+                    known = ids.get(child)
+                    todo.append((child, verdict, st.st_mtime_ns, known[0] if known else None))
+        return todo
 
-    def _error(self, event: str, rel: bytes, exc: OSError) -> None:
+    def _error(self, event: str, rel: bytes, error: str | None) -> None:
         self.summary.errors += 1
-        log.warning(event, volume=self.status.name, path=show_path(rel), error=exc.strerror)
+        log.warning(event, volume=self.status.name, path=show_path(rel), error=error)
 
     def _unrecognised(self, rel: bytes, reason: str, gen: int) -> None:
         self.summary.unrecognised += 1
@@ -183,8 +172,15 @@ class VolumeScan:
         log.info("scan_unrecognised_folder", volume=self.status.name, path=show_path(rel),
                  reason=reason)
 
-    def _unchanged(self, dirs: list[tuple[bytes, int]]) -> bool:
-        for rel, mtime_ns in dirs:
+    def _skip_unchanged(self, known, name: naming.ShootName, known_dirs) -> bool:
+        """A known shoot whose folders all kept their mtimes, still named the same: counted as
+        seen, not listed again."""
+        if not known or known[0] not in known_dirs:
+            return False
+        shoot_id, customer, shoot_type, files, nbytes = known
+        if (customer, shoot_type) != (name.customer, name.type):
+            return False
+        for rel, mtime_ns in known_dirs[shoot_id]:
             if mtime_ns < 0:
                 return False
             try:
@@ -193,44 +189,41 @@ class VolumeScan:
                 return False
             if not stat.S_ISDIR(st.st_mode) or st.st_mtime_ns != mtime_ns:
                 return False
+        self.seen.append(shoot_id)
+        self._count(files, nbytes)
         return True
 
-    def _shoot(self, rel: bytes, name: naming.ShootName, mtime_ns: int, ids, known_dirs,
-               gen: int, at: str) -> None:
+    def _store_shoot(self, rel: bytes, name: naming.ShootName, shoot_id: int | None,
+                     listing: walker.Listing, gen: int, at: str) -> None:
         store, summary = self.store, self.summary
-        known = ids.get(rel)
-        shoot_id = known[0] if known else None
-        if known and shoot_id in known_dirs and self._unchanged(known_dirs[shoot_id]):
-            _, customer, shoot_type, files, nbytes = known
-            if (customer, shoot_type) == (name.customer, name.type):
-                self.seen.append(shoot_id)
-                self._count(files, nbytes)
-                return
-        walk = self._walk_shoot(rel, mtime_ns)
-        newest = max((f[2] for f in walk.files), default=mtime_ns)
+        for event, path, error in listing.problems:
+            if error:
+                self._error(event, path, error)
+            else:
+                log.warning(event, volume=self.status.name, path=show_path(path))
         old = store.shoot(shoot_id) if shoot_id is not None else None
         shoot_date, source = name.date, "folder"
         if shoot_date is None:
-            shoot_date, source = self._exif_date(walk.files), "exif"
+            shoot_date, source = self._exif_date(listing), "exif"
             if shoot_date is None:
-                shoot_date, source = mtime_date(newest), "mtime"
+                shoot_date, source = mtime_date(listing.newest_ns), "mtime"
                 if shoot_date < EARLIEST_PLAUSIBLE:
                     # a camera clock never set: the later date, the day we first saw the shoot
                     shoot_date = date.fromisoformat(old["first_seen"][:10]) if old else self.today
         fields = {
             "customer": name.customer, "customer_key": name.customer_key,
             "date": shoot_date.isoformat(), "date_source": source, "type": name.type,
-            "files": len(walk.files), "bytes": sum(f[1] for f in walk.files),
-            "newest_mtime_ns": newest, "incomplete": int(walk.incomplete),
+            "files": listing.files[0], "bytes": listing.nbytes,
+            "newest_mtime_ns": listing.newest_ns, "incomplete": int(listing.incomplete),
         }
         new_id = store.upsert_shoot(self.status.name, rel, fields, gen, at, shoot_id)
-        store.replace_files(new_id, self.status.name, walk.files, walk.dirs)
+        store.replace_files(new_id, self.status.name, listing.files, listing.dirs,
+                            new=shoot_id is None)
         if old is None:
             summary.new += 1
         elif (old["files"], old["bytes"], old["newest_mtime_ns"], old["date"]) != (
-                fields["files"], fields["bytes"], newest, fields["date"]):
+                fields["files"], fields["bytes"], fields["newest_mtime_ns"], fields["date"]):
             summary.changed += 1
-        summary.errors += walk.errors
         self._count(fields["files"], fields["bytes"])
 
     def _count(self, files: int, nbytes: int) -> None:
@@ -239,61 +232,13 @@ class VolumeScan:
         self.summary.bytes += nbytes
         self.progress(files)
 
-    def _walk_shoot(self, rel: bytes, mtime_ns: int) -> _ShootWalk:
-        racy_after = self.start_ns - RACY_NS
-        out = _ShootWalk(files=[], dirs=[], incomplete=False, errors=0)
-        root_dev = self.status.dev
-        files, kinds = out.files, _KIND_BY_EXT
-        stack = [(rel, mtime_ns)]
-        while stack:
-            folder, folder_mtime = stack.pop()
-            out.dirs.append((folder, -1 if folder_mtime >= racy_after else folder_mtime))
-            try:
-                with os.scandir(self.abs(folder)) as it:
-                    entries = list(it)
-            except OSError as exc:
-                out.incomplete = True
-                out.errors += 1
-                log.warning("scan_unreadable_folder", volume=self.status.name,
-                            path=show_path(folder), error=exc.strerror)
-                continue
-            for entry in entries:
-                name = entry.name
-                child = folder + b"/" + name
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    out.incomplete = True
-                    out.errors += 1
-                    log.warning("scan_unreadable_file", volume=self.status.name,
-                                path=show_path(child), error=exc.strerror)
-                    continue
-                fmt = st.st_mode & _S_IFMT
-                if fmt == _S_IFREG:
-                    ext = name.rpartition(b".")[2].lower()
-                    files.append((child, st.st_size, st.st_mtime_ns, st.st_ino,
-                                  kinds.get(ext, "other") if b"." in name else "other"))
-                elif fmt == _S_IFDIR:
-                    if root_dev is not None and st.st_dev != root_dev:
-                        log.warning("scan_other_filesystem", volume=self.status.name,
-                                    path=show_path(child))
-                        continue
-                    if os.path.lexists(self.abs(child) + b"/" + os.fsencode(MARKER)):
-                        log.warning("scan_nested_volume", volume=self.status.name,
-                                    path=show_path(child))
-                        continue
-                    stack.append((child, st.st_mtime_ns))
-                elif fmt == _S_IFLNK:
-                    files.append((child, st.st_size, st.st_mtime_ns, st.st_ino, "symlink"))
-        return out
-
-    def _exif_date(self, files) -> date | None:
+    def _exif_date(self, listing: walker.Listing) -> date | None:
         """Latest plausible EXIF DateTimeOriginal among a sample of the shoot's images."""
         if self.exif_reader is None:
             return None
-        candidates = sorted(f[0] for f in files
-                            if f[4] in ("image", "raw") and f[0].rsplit(b".", 1)[-1].lower()
-                            .decode("ascii", "replace") in EXIF_EXT)
+        candidates = [f[0] for f in unpack_files(*listing.files)
+                      if f[4] in ("image", "raw") and f[0].rsplit(b".", 1)[-1].lower()
+                      .decode("ascii", "replace") in EXIF_EXT]  # sorted: stored by relpath
         if not candidates:
             return None
         step = max(1, len(candidates) // EXIF_SAMPLE)
@@ -306,8 +251,10 @@ class VolumeScan:
 
 
 def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, today: date,
-         now: datetime, exif_reader=None, progress=None) -> ScanSummary:
-    """Scan every online volume of `statuses`; offline ones are reported, never touched."""
+         now: datetime, exif_reader=None, progress=None,
+         workers: int = 2) -> ScanSummary:
+    """Scan every online volume of `statuses`; offline ones are reported, never touched. Shoot
+    folders are listed in up to `workers` processes when there are many (walker.py)."""
     total = ScanSummary()
     store.prepare_for_bulk_writes()
     for status in statuses:
@@ -320,7 +267,8 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
             with store.transaction():
                 store.set_volume_state(status.name, offline=False)
                 part = VolumeScan(status, store, patterns, full=full, today=today,
-                                  exif_reader=exif_reader, progress=progress).run()
+                                  exif_reader=exif_reader, progress=progress,
+                                  workers=workers).run()
                 marker = read_marker(status.path)
                 if marker is None or marker["id"] != status.volume_id:
                     raise _VolumeVanished(f"{status.path}: the volume went away during the scan")

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
+from archivekeeper.filelist import DamagedList, pack_files, unpack_files
 from archivekeeper.logs import show_path
 
 SCHEMA = """
@@ -43,17 +45,17 @@ CREATE TABLE IF NOT EXISTS shoots (
   UNIQUE (volume, path)
 );
 CREATE INDEX IF NOT EXISTS shoots_customer ON shoots (customer_key);
--- A rowid table with an index on shoot_id only: appending a million rows stays cheap, and every
--- lookup goes through the shoot (a few hundred files at most).
-CREATE TABLE IF NOT EXISTS files (
-  shoot_id INTEGER NOT NULL REFERENCES shoots (id) ON DELETE CASCADE,
-  relpath BLOB NOT NULL,
-  size INTEGER NOT NULL,
-  mtime_ns INTEGER NOT NULL,
-  inode INTEGER NOT NULL,
-  kind TEXT NOT NULL
+-- One row per shoot holding its files column by column (see filelist.py): every lookup of a
+-- file goes through its shoot anyway.
+CREATE TABLE IF NOT EXISTS shoot_files (
+  shoot_id INTEGER PRIMARY KEY REFERENCES shoots (id) ON DELETE CASCADE,
+  count INTEGER NOT NULL,
+  relpaths BLOB NOT NULL,
+  sizes BLOB NOT NULL,
+  mtimes BLOB NOT NULL,
+  inodes BLOB NOT NULL,
+  kinds BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS files_shoot ON files (shoot_id);
 CREATE TABLE IF NOT EXISTS dirs (
   volume TEXT NOT NULL,
   relpath BLOB NOT NULL,
@@ -136,7 +138,15 @@ CREATE TABLE IF NOT EXISTS refusals (
 );
 """
 
-FILE_COLUMNS = "relpath, size, mtime_ns, inode, kind"
+_FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
+
+
+class FileRow(NamedTuple):
+    relpath: bytes
+    size: int
+    mtime_ns: int
+    inode: int
+    kind: str
 
 
 class StoreError(Exception):
@@ -156,9 +166,18 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the index: {exc}") from exc
         self.db.row_factory = sqlite3.Row
+
+    def _migrate(self) -> None:
+        """An index from before shoot_files kept a row per file: drop it and forget the folder
+        mtimes, so the next scan lists every shoot again instead of trusting an empty list."""
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
+            with self.transaction():
+                self.db.execute("DROP TABLE files")
+                self.db.execute("DELETE FROM dirs")
 
     def close(self) -> None:
         self.db.close()
@@ -286,14 +305,13 @@ class Store:
         )
         return shoot_id
 
-    def replace_files(self, shoot_id: int, volume: str, files: Iterable[tuple],
-                      dirs: Iterable[tuple[bytes, int]]) -> None:
-        self.db.execute("DELETE FROM files WHERE shoot_id = ?", (shoot_id,))
-        self.db.executemany(
-            f"INSERT INTO files (shoot_id, {FILE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-            ((shoot_id, *f) for f in files),
-        )
-        self.db.execute("DELETE FROM dirs WHERE shoot_id = ?", (shoot_id,))
+    def replace_files(self, shoot_id: int, volume: str, packed: tuple,
+                      dirs: Iterable[tuple[bytes, int]], new: bool = False) -> None:
+        """Store a shoot's files (filelist.pack_files columns) and folder mtimes."""
+        self.db.execute(f"INSERT OR REPLACE INTO shoot_files (shoot_id, {_FILE_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (shoot_id, *packed))
+        if not new:
+            self.db.execute("DELETE FROM dirs WHERE shoot_id = ?", (shoot_id,))
         self.db.executemany(
             "INSERT OR REPLACE INTO dirs (volume, relpath, shoot_id, mtime_ns) VALUES (?, ?, ?, ?)",
             ((volume, rel, shoot_id, mtime) for rel, mtime in dirs),
@@ -370,10 +388,32 @@ class Store:
             args.append(volume)
         return self.db.execute(sql + " ORDER BY volume, path", args).fetchall()
 
-    def files_of(self, shoot_id: int) -> list[sqlite3.Row]:
-        return self.db.execute(
-            f"SELECT {FILE_COLUMNS} FROM files WHERE shoot_id = ? ORDER BY relpath", (shoot_id,)
-        ).fetchall()
+    def file_tuples(self, shoot_id: int) -> list[tuple[bytes, int, int, int, str]]:
+        """The shoot's files as plain (relpath, size, mtime_ns, inode, kind), by relpath."""
+        row = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM shoot_files WHERE shoot_id = ?",
+                              (shoot_id,)).fetchone()
+        if row is None:
+            return []
+        try:
+            return unpack_files(*row)
+        except DamagedList as exc:
+            raise StoreError(f"{self.path}: the file list of shoot {shoot_id} is damaged ({exc}):"
+                             " run `archivekeeper scan --full`") from exc
+
+    def files_of(self, shoot_id: int) -> list[FileRow]:
+        return [FileRow._make(f) for f in self.file_tuples(shoot_id)]
+
+    def forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
+        """Drop moved files from the index; a shoot with none left leaves the index."""
+        gone = set(relpaths)
+        left = [f for f in self.file_tuples(shoot_id) if f[0] not in gone]
+        if not left:
+            self.db.execute("DELETE FROM shoots WHERE id = ?", (shoot_id,))
+            return
+        self.db.execute(f"UPDATE shoot_files SET ({_FILE_COLUMNS}) = (?, ?, ?, ?, ?, ?) "
+                        "WHERE shoot_id = ?", (*pack_files(left), shoot_id))
+        self.db.execute("UPDATE shoots SET files = ?, bytes = ? WHERE id = ?",
+                        (len(left), sum(f[1] for f in left), shoot_id))
 
     # -- uses -----------------------------------------------------------------------------------
     def last_uses(self) -> dict[tuple[str, str, str | None], str]:

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_archive import HEAD, SPEC_RULES  # noqa: E402
 
+from archivekeeper.filelist import pack_files  # noqa: E402
 from archivekeeper.store import Store  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
@@ -55,12 +56,10 @@ def build(root: Path, shoots: int, per_shoot: int) -> Path:
                 (rel, customer, customer.lower(), day.isoformat(), kind, per_shoot,
                  per_shoot * 300, mtime_ns, today.isoformat()))
             sid = cur.lastrowid
-            db.executemany(
-                "INSERT INTO files (shoot_id, relpath, size, mtime_ns, inode, kind) "
-                "VALUES (?, ?, 300, ?, ?, ?)",
-                ((sid, rel + (b"/RAW/IMG_%04d.CR2" % i if i % 2 else b"/JPEG/IMG_%04d.jpg" % i),
-                  mtime_ns, sid * 1000 + i, "raw" if i % 2 else "image")
-                 for i in range(per_shoot)))
+            store.replace_files(sid, "studio", pack_files([
+                (rel + (b"/RAW/IMG_%04d.CR2" % i if i % 2 else b"/JPEG/IMG_%04d.jpg" % i), 300,
+                 mtime_ns, sid * 1000 + i, "raw" if i % 2 else "image")
+                for i in range(per_shoot)]), [])
     store.close()
     config = root / "archivekeeper.yaml"
     config.write_text(CONFIG.format(root=root))
