@@ -160,7 +160,7 @@ def read_date_inprocess(path: bytes | str, size_cap: int = DEFAULT_SIZE_CAP) -> 
 
 def _worker_command(size_cap: int) -> list[str]:
     """Given a size cap, return the argv that starts one worker."""
-    return [sys.executable, "-m", "archivekeeper.exif", str(size_cap)]
+    return [sys.executable, "-P", "-m", "archivekeeper.exif", str(size_cap)]
 
 
 def _worker_env() -> dict[str, str]:

@@ -114,12 +114,14 @@ class _Pool:
     def __init__(self, walk: Walk, workers: int, command: list[str] | None):
         self.walk = walk
         self.procs: list[subprocess.Popen] = []
+        # -P: the current folder (perhaps a customer's, holding anything) is not on sys.path;
+        # this copy of archivekeeper is, first.
         env = dict(os.environ)
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         for _ in range(workers):
             self.procs.append(subprocess.Popen(
-                command or [sys.executable, "-m", "archivekeeper.walker"],
+                command or [sys.executable, "-P", "-m", "archivekeeper.walker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True))
 
     def run(self, jobs: list[tuple[bytes, int]]) -> Iterator[Listing]:

@@ -192,3 +192,26 @@ def test_an_index_with_a_row_per_file_is_listed_again(studio):
     assert len(store.files_of(shoot_id)) == 2
     assert not store.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone()
     store.close()
+
+
+def test_workers_never_import_code_from_the_current_folder(studio, tmp_path, monkeypatch):
+    """A scan started from a folder holding an `archivekeeper` package (a customer's files, say)
+    runs this archivekeeper's workers, not that code."""
+    trap = tmp_path / "trap"
+    flag = tmp_path / "imported"
+    for module in ("walker", "exif"):
+        (trap / "archivekeeper").mkdir(parents=True, exist_ok=True)
+        (trap / "archivekeeper" / "__init__.py").write_text(f"open({str(flag)!r}, 'w')\n")
+        (trap / "archivekeeper" / f"{module}.py").write_text(f"open({str(flag)!r}, 'w')\n")
+    monkeypatch.chdir(trap)
+    monkeypatch.setattr(walker, "WORKERS_FROM", 1)
+    listed_here = []
+    monkeypatch.setattr(walker, "list_shoot", lambda *a: listed_here.append(a))
+    studio.shoot("studio", "2019-06-01 Asiakas")
+    studio.ok("scan")
+    assert listed_here == []  # listed by a worker
+    from archivekeeper.exif import ExifReader
+
+    with ExifReader(workers=1) as reader:
+        assert reader.read_dates([os.fsencode(studio.volumes["studio"] / "missing.jpg")])
+    assert not flag.exists()
