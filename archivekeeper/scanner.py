@@ -157,9 +157,11 @@ class VolumeScan:
                     stack.append((child, (*parts, text)))
                 elif not isinstance(verdict, naming.ShootName):
                     self._unrecognised(child, verdict.reason, gen)
-                elif not self._skip_unchanged(ids.get(child), verdict, known_dirs):
+                else:
                     known = ids.get(child)
-                    todo.append((child, verdict, st.st_mtime_ns, known[0] if known else None))
+                    if not self._skip_unchanged(known, verdict, known_dirs):
+                        todo.append((child, verdict, st.st_mtime_ns,
+                                     known[0] if known else None))
         return todo
 
     def _error(self, event: str, rel: bytes, error: str | None) -> None:
