@@ -7,7 +7,6 @@ and the cross-section checks below can point at the line to fix.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import types
@@ -404,6 +403,8 @@ def _unknown_key(loc: tuple[Any, ...]) -> tuple[str, str]:
     parent, _ = _schema_at(loc[:-1])
     if not (isinstance(parent, type) and issubclass(parent, BaseModel)):
         return "unknown key", "see the example config"
+    import difflib  # only for a misspelt key
+
     allowed = list(_fields(parent))
     close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
