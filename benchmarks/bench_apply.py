@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_archive import HEAD, OPEN_LIMITS, make  # noqa: E402
+from make_archive import HEAD, OPEN_LIMITS, compile_package, make  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
 # every file due at once: notice 0, delete after 1 day, limits open
@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=20_000)
     args = parser.parse_args()
+    compile_package()
     root = Path(tempfile.mkdtemp(prefix="ak-apply-"))
     try:
         config = make(root, args.files, 0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_archive import HEAD, SPEC_RULES  # noqa: E402
+from make_archive import HEAD, SPEC_RULES, compile_package  # noqa: E402
 
 from archivekeeper.filelist import pack_files  # noqa: E402
 from archivekeeper.store import Store  # noqa: E402
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--shoots", type=int, default=20_000)
     parser.add_argument("--files-per-shoot", type=int, default=50)
     args = parser.parse_args()
+    compile_package()
     root = Path(tempfile.mkdtemp(prefix="ak-plan-"))
     try:
         t0 = time.perf_counter()

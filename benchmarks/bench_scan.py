@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from make_archive import make  # noqa: E402
+from make_archive import compile_package, make  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
 
@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build the tree here and keep it")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    compile_package()
     root = args.keep or Path(tempfile.mkdtemp(prefix="ak-bench-"))
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

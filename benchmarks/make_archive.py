@@ -9,11 +9,23 @@ Writes ROOT/volume (a marked volume) and ROOT/archivekeeper.yaml (state in ROOT/
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import random
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
+
+
+def compile_package() -> None:
+    """Write archivekeeper's bytecode, as `pip install` does for a regular install, so that an
+    editable install under PYTHONDONTWRITEBYTECODE=1 is not timed recompiling every module on
+    every run (10-30 ms per command measured here)."""
+    package = Path(__file__).resolve().parents[1] / "archivekeeper"
+    if not compileall.compile_dir(str(package), quiet=1):
+        raise SystemExit(f"could not compile {package}")
+    print(f"bytecode of {package} written (as an installed package has it)")
+
 
 FIRST = ["Anna", "Matti", "Päivi", "Jyrki", "Eeva", "Ville", "Aino", "Tuula", "Mikko", "Väinö"]
 LAST = ["Mäkinen", "Virtanen", "Korhonen", "Nieminen", "Hämäläinen", "Järvinen", "Laine",
