@@ -32,12 +32,6 @@ class DamagedList(ValueError):
     """A stored file list whose columns disagree."""
 
 
-def file_kind(name: bytes) -> str:
-    """raw | image | video | sidecar | other, by extension (case-insensitive)."""
-    _, dot, ext = name.rpartition(b".")
-    return KIND_BY_EXT.get(ext.lower(), "other") if dot else "other"
-
-
 def pack_files(files: list[tuple[bytes, int, int, int, str]]) -> tuple:
     """Given (relpath, size, mtime_ns, inode, kind) tuples, return the stored columns (count,
     relpaths, sizes, mtimes, inodes, kinds), files sorted by relpath."""
