@@ -15,7 +15,7 @@ from datetime import datetime
 
 from archivekeeper import fsops, planner, policy
 from archivekeeper.logs import get_logger, show_path
-from archivekeeper.store import Store
+from archivekeeper.store import Store, inode_from_sql, inode_to_sql
 from archivekeeper.volumes import probe
 
 log = get_logger()
@@ -88,6 +88,7 @@ class Executor:
             "WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
         done = 0
         for gid, batch, volume, shoot_rel, rel, state, size, mtime_ns, inode in rows:
+            inode = inode_from_sql(inode)
             root = self.root(volume)
             if root is None:
                 continue  # offline: resolved when it is back
@@ -261,7 +262,7 @@ class Executor:
             db.executemany(
                 "INSERT INTO trash_files (group_id, relpath, size, mtime_ns, inode, state) "
                 "VALUES (?, ?, ?, ?, ?, 'moving')",
-                ((gid, rel, f.size, f.mtime_ns, f.inode) for rel, f in files))
+                ((gid, rel, f.size, f.mtime_ns, inode_to_sql(f.inode)) for rel, f in files))
         moved, moved_bytes, outcomes = [], 0, {}
         for rel, f in files:
             try:
@@ -385,7 +386,7 @@ class Executor:
         for rel, size, mtime_ns, inode in files:
             try:
                 outcome = root.restore(group["batch"], rel,
-                                       self.expect(root, size, mtime_ns, inode))
+                                       self.expect(root, size, mtime_ns, inode_from_sql(inode)))
             except fsops.FsError as exc:
                 outcome = fsops.Outcome("refused", exc.reason)
             if outcome.status == "restored":

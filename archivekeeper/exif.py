@@ -35,6 +35,8 @@ from typing import BinaryIO, NamedTuple
 
 import exifread
 
+from archivekeeper import workers
+
 DEFAULT_SIZE_CAP = 64 * 1024 * 1024
 
 # Preference order; stop_tag ends the IFD walk at DateTimeOriginal, so DateTimeDigitized (which
@@ -160,15 +162,7 @@ def read_date_inprocess(path: bytes | str, size_cap: int = DEFAULT_SIZE_CAP) -> 
 
 def _worker_command(size_cap: int) -> list[str]:
     """Given a size cap, return the argv that starts one worker."""
-    return [sys.executable, "-P", "-m", "archivekeeper.exif", str(size_cap)]
-
-
-def _worker_env() -> dict[str, str]:
-    """Return the worker's environment: ours, with this copy of archivekeeper importable first."""
-    env = dict(os.environ)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-    return env
+    return workers.command("archivekeeper.exif", str(size_cap))
 
 
 def _log():
@@ -192,7 +186,6 @@ class _Worker:
             _worker_command(size_cap),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=_worker_env(),
             close_fds=True,
         )
         self.to_worker = self.proc.stdin.fileno()

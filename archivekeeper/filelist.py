@@ -46,6 +46,8 @@ def unpack_files(count: int, relpaths: bytes, sizes: bytes, mtimes: bytes, inode
                  kinds: bytes) -> list[tuple[bytes, int, int, int, str]]:
     """The inverse of pack_files. Raises DamagedList if the columns disagree."""
     if not count:
+        if any((relpaths, sizes, mtimes, inodes, kinds)):
+            raise DamagedList("files stored, none counted")
         return []
     try:
         rows = list(zip(relpaths.split(b"\0"), _ints("q", sizes), _ints("q", mtimes),

@@ -7,6 +7,7 @@ free pages; WAL lets the daemon and the CLI read while one writes.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -141,6 +142,15 @@ CREATE TABLE IF NOT EXISTS refusals (
 _FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
 
 
+def inode_to_sql(inode: int) -> int:
+    """SQLite integers are signed 64-bit; an inode may use all 64 bits (FUSE, some NAS)."""
+    return inode - 2**64 if inode >= 2**63 else inode
+
+
+def inode_from_sql(value: int) -> int:
+    return value + 2**64 if value < 0 else value
+
+
 class FileRow(NamedTuple):
     relpath: bytes
     size: int
@@ -172,12 +182,22 @@ class Store:
         self.db.row_factory = sqlite3.Row
 
     def _migrate(self) -> None:
-        """An index from before shoot_files kept a row per file: drop it and forget the folder
-        mtimes, so the next scan lists every shoot again instead of trusting an empty list."""
-        if self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
-            with self.transaction():
-                self.db.execute("DROP TABLE files")
-                self.db.execute("DELETE FROM dirs")
+        """An index from before shoot_files kept a row per file: pack those rows into
+        shoot_files, so plans and recovery see the same files as before the upgrade."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
+            return
+        with self.transaction():
+            if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
+                return  # another process migrated it meanwhile
+            rows = self.db.execute("SELECT shoot_id, relpath, size, mtime_ns, inode, kind "
+                                   "FROM files ORDER BY shoot_id")
+            for shoot_id, files in itertools.groupby(rows, key=lambda r: r[0]):
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO shoot_files (shoot_id, {_FILE_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (shoot_id, *pack_files([(r[1], r[2], r[3], inode_from_sql(r[4]), r[5])
+                                            for r in files])))
+            self.db.execute("DROP TABLE files")
 
     def close(self) -> None:
         self.db.close()
@@ -404,9 +424,16 @@ class Store:
         return [FileRow._make(f) for f in self.file_tuples(shoot_id)]
 
     def forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
-        """Drop moved files from the index; a shoot with none left leaves the index."""
+        """Drop moved files from the index; a shoot with none left leaves the index. A damaged
+        list is dropped whole and the shoot marked incomplete until a scan lists it again."""
         gone = set(relpaths)
-        left = [f for f in self.file_tuples(shoot_id) if f[0] not in gone]
+        try:
+            left = [f for f in self.file_tuples(shoot_id) if f[0] not in gone]
+        except StoreError:
+            self.db.execute("DELETE FROM shoot_files WHERE shoot_id = ?", (shoot_id,))
+            self.db.execute("DELETE FROM dirs WHERE shoot_id = ?", (shoot_id,))
+            self.db.execute("UPDATE shoots SET incomplete = 1 WHERE id = ?", (shoot_id,))
+            return
         if not left:
             self.db.execute("DELETE FROM shoots WHERE id = ?", (shoot_id,))
             return

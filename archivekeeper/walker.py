@@ -15,16 +15,16 @@ import marshal
 import os
 import subprocess
 import sys
-from collections import deque
+import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from archivekeeper.filelist import KIND_BY_EXT, pack_files
+from archivekeeper.workers import command as workers_command
 
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
 WORKERS_FROM = 64  # shoots to list before workers pay for their start-up (~40 ms)
 _CHUNK = 16  # shoots per request
-_WINDOW = 3  # requests in flight per worker
 
 
 class Listing(NamedTuple):
@@ -86,8 +86,27 @@ def list_shoot(walk: Walk, rel: bytes, mtime_ns: int) -> Listing:
             elif fmt == _S_IFLNK:
                 add((prefix + name, st.st_size, st.st_mtime_ns, st.st_ino, "symlink"))
     incomplete = any(p[0].startswith("scan_unreadable") for p in problems)
-    return Listing(pack_files(files), dirs, sum(f[1] for f in files),
+    try:
+        packed = pack_files(files)
+    except OverflowError:  # an mtime past int64 nanoseconds (before 1677 or after 2262)
+        files = [_clamped(f, problems) for f in files]
+        packed = pack_files(files)
+    return Listing(packed, dirs, sum(f[1] for f in files),
                    max((f[2] for f in files), default=mtime_ns), incomplete, problems)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _clamped(file: tuple, problems: list) -> tuple:
+    """Record an mtime the index cannot hold as the nearest it can: a file "modified in 2262"
+    is kept, and apply, finding the real mtime differs, never moves it."""
+    rel, size, mtime_ns, inode, kind = file
+    low, high = _INT64
+    if low <= mtime_ns <= high:
+        return file
+    problems.append(("scan_mtime_out_of_range", rel, ""))
+    return (rel, size, min(max(mtime_ns, low), high), inode, kind)
 
 
 def listings(walk: Walk, jobs: list[tuple[bytes, int]], workers: int = 2,
@@ -96,12 +115,12 @@ def listings(walk: Walk, jobs: list[tuple[bytes, int]], workers: int = 2,
     to `workers` worker processes when there are at least WORKERS_FROM jobs."""
     done = 0
     if workers > 1 and len(jobs) >= WORKERS_FROM:
-        pool = _Pool(walk, workers, command)
+        pool = _Pool(walk, command or workers_command("archivekeeper.walker"))
         try:
-            for listing in pool.run(jobs):
+            for listing in pool.run(jobs, workers):
                 done += 1
                 yield listing
-        except (OSError, EOFError, ValueError, TypeError) as exc:
+        except Exception as exc:  # whatever went wrong there, this process lists the rest
             _warn("scan_worker_failed", error=str(exc) or type(exc).__name__,
                   listed_in_workers=done)
         finally:
@@ -111,52 +130,56 @@ def listings(walk: Walk, jobs: list[tuple[bytes, int]], workers: int = 2,
 
 
 class _Pool:
-    def __init__(self, walk: Walk, workers: int, command: list[str] | None):
-        self.walk = walk
+    """Chunk i goes to worker i % n. A feeder thread per worker writes that worker's requests
+    while this thread reads answers in chunk order, so neither side ever waits on a pipe the
+    other is not draining, whatever the size of a request or an answer."""
+
+    def __init__(self, walk: Walk, command: list[str]):
+        self.walk = tuple(walk)
+        self.command = command
         self.procs: list[subprocess.Popen] = []
-        # -P: the current folder (perhaps a customer's, holding anything) is not on sys.path;
-        # this copy of archivekeeper is, first.
-        env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-        for _ in range(workers):
-            self.procs.append(subprocess.Popen(
-                command or [sys.executable, "-P", "-m", "archivekeeper.walker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True))
+        self.feeders: list[threading.Thread] = []
 
-    def run(self, jobs: list[tuple[bytes, int]]) -> Iterator[Listing]:
-        """Requests are a few hundred bytes and at most _WINDOW are unanswered per worker, so
-        writing one never blocks on a worker busy writing its answer; answers are read in the
-        order asked, each worker answering its own requests in order."""
-        chunks = deque(jobs[i:i + _CHUNK] for i in range(0, len(jobs), _CHUNK))
-        asked: deque[subprocess.Popen] = deque()
-        turn = 0
+    def run(self, jobs: list[tuple[bytes, int]], workers: int) -> Iterator[Listing]:
+        chunks = [jobs[i:i + _CHUNK] for i in range(0, len(jobs), _CHUNK)]
+        n = min(workers, len(chunks))
+        for _ in range(n):
+            self.procs.append(subprocess.Popen(self.command, stdin=subprocess.PIPE,
+                                               stdout=subprocess.PIPE, close_fds=True))
+        for k, proc in enumerate(self.procs):
+            feeder = threading.Thread(target=self._feed, args=(proc, chunks[k::n]), daemon=True)
+            feeder.start()
+            self.feeders.append(feeder)
+        for i, chunk in enumerate(chunks):
+            answer = marshal.load(self.procs[i % n].stdout)
+            if not isinstance(answer, list) or len(answer) != len(chunk):
+                raise ValueError(f"a worker answered {len(chunk)} shoots with something else")
+            found = [Listing._make(item) for item in answer]
+            for (rel, _), listing in zip(chunk, found, strict=True):
+                if listing.dirs[0][0] != rel:  # a listing starts with its own shoot folder
+                    raise ValueError("a worker answered for another shoot")
+            yield from found
 
-        def ask() -> None:
-            nonlocal turn
-            proc = self.procs[turn % len(self.procs)]
-            turn += 1
-            marshal.dump((tuple(self.walk), chunks.popleft()), proc.stdin)
-            proc.stdin.flush()
-            asked.append(proc)
-
-        while chunks and len(asked) < _WINDOW * len(self.procs):
-            ask()
-        while asked:
-            answer = marshal.load(asked.popleft().stdout)
-            if chunks:
-                ask()
-            for item in answer:
-                yield Listing._make(item)
+    def _feed(self, proc: subprocess.Popen, chunks: list) -> None:
+        try:
+            for chunk in chunks:
+                marshal.dump((self.walk, chunk), proc.stdin)
+                proc.stdin.flush()
+            proc.stdin.close()  # the worker ends after its last answer
+        except (OSError, ValueError):
+            pass  # the worker died or was stopped: reading its answers says so
 
     def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()  # a feeder blocked on its pipe now fails and ends
+        for feeder in self.feeders:
+            feeder.join(timeout=10)
         for proc in self.procs:
             for stream in (proc.stdin, proc.stdout):
                 try:
                     stream.close()
-                except OSError:
+                except (OSError, ValueError):
                     pass
-            proc.kill()
             proc.wait()
 
 
@@ -173,14 +196,18 @@ def _serve() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scanner's to handle
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    while True:
-        try:
-            walk, jobs = marshal.load(stdin)
-        except EOFError:
-            return
-        walk = Walk(*walk)
-        marshal.dump([tuple(list_shoot(walk, rel, mtime_ns)) for rel, mtime_ns in jobs], stdout)
-        stdout.flush()
+    try:
+        while True:
+            try:
+                walk, jobs = marshal.load(stdin)
+            except EOFError:
+                return
+            walk = Walk(*walk)
+            marshal.dump([tuple(list_shoot(walk, rel, mtime_ns)) for rel, mtime_ns in jobs],
+                         stdout)
+            stdout.flush()
+    except OSError:
+        os._exit(0)  # the scanner went away: nothing to say, and no one to say it to
 
 
 if __name__ == "__main__":

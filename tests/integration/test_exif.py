@@ -520,7 +520,6 @@ def test_worker_stuck_in_a_loop_exits_when_its_parent_dies(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # the orphan keeps its copy: don't wait for it to close
         check=True,
-        env=exif._worker_env(),
     )
     orphan = int(parent.stdout)
     try:
