@@ -4,9 +4,9 @@ is listed as a file of kind "symlink"), never crosses onto another filesystem or
 holding a volume marker.
 
 Listing is CPU-bound Python (a stat per file). When a scan has many shoots to list, as a first
-index does, `listings` hands them to two worker processes (`python -m archivekeeper.walker`,
-standard library only) so both cores list while the scanner writes; answers come back in the
-order asked. A worker that fails is replaced by listing the rest in this process.
+index does, `listings` hands them to two worker processes (this module's __main__, standard
+library only, started by workers.py) so both cores list while the scanner writes; answers come
+back in the order asked. A worker that fails is replaced by listing the rest in this process.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def list_shoot(walk: Walk, rel: bytes, mtime_ns: int) -> Listing:
     except OverflowError:  # an mtime past int64 nanoseconds (before 1677 or after 2262)
         files = [_clamped(f, problems) for f in files]
         packed = pack_files(files)
-    return Listing(packed, dirs, sum(f[1] for f in files),
-                   max((f[2] for f in files), default=mtime_ns), incomplete, problems)
+    newest = max((f[2] for f in files), default=min(max(mtime_ns, _INT64[0]), _INT64[1]))
+    return Listing(packed, dirs, sum(f[1] for f in files), newest, incomplete, problems)
 
 
 _INT64 = (-(2**63), 2**63 - 1)

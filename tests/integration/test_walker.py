@@ -297,6 +297,8 @@ def test_an_mtime_past_2262_is_indexed_clamped_and_never_moved(studio):
     year_2300 = 10_413_792_000 * 10**9
     os.utime(base / "a.jpg", ns=(year_2300, year_2300))
     os.utime(base, (OLD, OLD))
+    empty = studio.shoot("studio", "2015-03-02 Tyhjä", {})
+    os.utime(empty, ns=(year_2300, year_2300))  # an empty shoot: its folder's mtime counts
     result = studio.ok("scan")
     assert "scan_mtime_out_of_range" in result.stderr
     shoot = studio.shoots()[("studio", "2015-03-01 Mäkinen Anna")]
