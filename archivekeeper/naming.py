@@ -53,10 +53,10 @@ class ShootPattern:
 
     text: str
     segments: tuple[re.Pattern[str], ...] = field(repr=False, compare=False)
+    depth: int = field(init=False, repr=False, compare=False)  # folder levels; read per folder
 
-    @property
-    def depth(self) -> int:
-        return len(self.segments)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "depth", len(self.segments))
 
     @property
     def has_date(self) -> bool:

@@ -159,7 +159,8 @@ class VolumeScan:
                     self._unrecognised(child, verdict.reason, gen)
                 else:
                     known = ids.get(child)
-                    if not self._skip_unchanged(known, verdict, known_dirs):
+                    if not self._skip_unchanged(known, verdict, known_dirs, child,
+                                                st.st_mtime_ns):
                         todo.append((child, verdict, st.st_mtime_ns,
                                      known[0] if known else None))
         return todo
@@ -174,9 +175,10 @@ class VolumeScan:
         log.info("scan_unrecognised_folder", volume=self.status.name, path=show_path(rel),
                  reason=reason)
 
-    def _skip_unchanged(self, known, name: naming.ShootName, known_dirs) -> bool:
+    def _skip_unchanged(self, known, name: naming.ShootName, known_dirs, shoot_rel: bytes,
+                        shoot_mtime_ns: int) -> bool:
         """A known shoot whose folders all kept their mtimes, still named the same: counted as
-        seen, not listed again."""
+        seen, not listed again. shoot_mtime_ns: the shoot folder's own, just read."""
         if not known or known[0] not in known_dirs:
             return False
         shoot_id, customer, shoot_type, files, nbytes = known
@@ -185,6 +187,10 @@ class VolumeScan:
         for rel, mtime_ns in known_dirs[shoot_id]:
             if mtime_ns < 0:
                 return False
+            if rel == shoot_rel:
+                if mtime_ns != shoot_mtime_ns:
+                    return False
+                continue
             try:
                 st = os.lstat(self.abs(rel))
             except OSError:

@@ -341,6 +341,21 @@ def test_quick_scan_skips_unchanged_folders_and_full_scan_rechecks(studio):
     assert studio.shoots()[key]["files"] == 3
 
 
+def test_quick_scan_sees_files_added_or_removed_at_any_folder_of_a_shoot(studio):
+    shoot = studio.shoot("studio", "2024-05-12 Mäkinen Anna", mtime=OLD)
+    key = ("studio", "2024-05-12 Mäkinen Anna")
+    age_dirs(studio.volumes["studio"])
+    studio.ok("scan")
+    for change, files in ((lambda: (shoot / "notes.txt").write_bytes(b"n"), 3),
+                          (lambda: (shoot / "notes.txt").unlink(), 2),
+                          (lambda: (shoot / "RAW" / "IMG_1.CR2").unlink(), 1)):
+        age_dirs(studio.volumes["studio"])
+        studio.ok("scan")  # every folder trusted again, with its aged mtime
+        change()  # changes one folder's mtime
+        studio.ok("scan")
+        assert studio.shoots()[key]["files"] == files
+
+
 def test_recently_changed_folders_are_never_trusted(studio):
     shoot = studio.shoot("studio", "2024-05-12 Mäkinen Anna")
     studio.ok("scan")  # folders are brand new: recorded as racy
