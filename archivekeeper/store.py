@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from archivekeeper.filelist import DamagedList, pack_files, unpack_files
 from archivekeeper.logs import show_path
@@ -149,14 +148,6 @@ def inode_to_sql(inode: int) -> int:
 
 def inode_from_sql(value: int) -> int:
     return value + 2**64 if value < 0 else value
-
-
-class FileRow(NamedTuple):
-    relpath: bytes
-    size: int
-    mtime_ns: int
-    inode: int
-    kind: str
 
 
 class StoreError(Exception):
@@ -419,9 +410,6 @@ class Store:
         except DamagedList as exc:
             raise StoreError(f"{self.path}: the file list of shoot {shoot_id} is damaged ({exc}):"
                              " run `archivekeeper scan --full`") from exc
-
-    def files_of(self, shoot_id: int) -> list[FileRow]:
-        return [FileRow._make(f) for f in self.file_tuples(shoot_id)]
 
     def forget_files(self, shoot_id: int, relpaths: Iterable[bytes]) -> None:
         """Drop moved files from the index; a shoot with none left leaves the index. A damaged

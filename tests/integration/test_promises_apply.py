@@ -144,7 +144,7 @@ def test_the_index_is_wal_with_secure_delete_and_records_file_kinds(archive):
     db = sqlite3.connect(archive.state / "index.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     (shoot_id,) = db.execute("SELECT id FROM shoots").fetchone()
-    kinds = {f.relpath: f.kind for f in Store(archive.state).files_of(shoot_id)}
+    kinds = {f[0]: f[4] for f in Store(archive.state).file_tuples(shoot_id)}
     base = b"2016-01-01 Laine Tuula/"
     assert [kinds[base + n] for n in (b"a.CR2", b"b.jpg", b"c.mov", b"c.xmp", b"notes.txt")] == [
         "raw", "image", "video", "sidecar", "other"]

@@ -180,7 +180,7 @@ def test_symlinks_are_recorded_never_followed(studio, tmp_path):
     shoots = studio.shoots()
     assert list(shoots) == [("studio", "2024-05-12 Mäkinen Anna")]
     store = Store(studio.state)
-    files = {r.relpath: r.kind for r in store.files_of(
+    files = {r[0]: r[4] for r in store.file_tuples(
         shoots[("studio", "2024-05-12 Mäkinen Anna")]["id"])}
     base = "2024-05-12 Mäkinen Anna".encode()
     assert files[base + b"/link-out"] == "symlink"
@@ -198,7 +198,7 @@ def test_odd_names_are_kept_losslessly(studio):
     shoots = studio.shoots()
     assert list(shoots) == [("studio", "2024-05-13 Odd Files")]
     store = Store(studio.state)
-    rel = [r.relpath for r in store.files_of(shoots[("studio", "2024-05-13 Odd Files")]["id"])]
+    rel = [r[0] for r in store.file_tuples(shoots[("studio", "2024-05-13 Odd Files")]["id"])]
     assert b"2024-05-13 Odd Files/line1\nline2.jpg" in rel
     assert b"2024-05-13 Odd Files/raw\xfe.CR2" in rel
     reasons = {r["relpath"]: r["reason"] for r in store.unrecognised()}

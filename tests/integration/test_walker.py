@@ -64,7 +64,7 @@ def _index(studio) -> dict:
         shoots = {}
         for row in store.shoots():
             shoot = {k: row[k] for k in row.keys() if k not in ("first_seen", "seen_gen")}
-            shoot["file_list"] = store.files_of(row["id"])
+            shoot["file_list"] = store.file_tuples(row["id"])
             shoots[(row["volume"], row["path"])] = shoot
         dirs = sorted(map(tuple, store.db.execute("SELECT volume, relpath, mtime_ns FROM dirs")))
         return {"shoots": shoots, "dirs": dirs, "unrecognised": [tuple(r) for r in
@@ -98,7 +98,7 @@ def test_workers_build_the_same_index_as_listing_in_process(archive, monkeypatch
 
     odd = alone["shoots"][("studio", b"2019-06-01 Outo Kansio")]
     assert odd["incomplete"] == 1  # the folder past PATH_MAX could not be listed
-    names = {f.relpath.rsplit(b"/", 1)[-1]: f.kind for f in odd["file_list"]}
+    names = {f[0].rsplit(b"/", 1)[-1]: f[4] for f in odd["file_list"]}
     assert names[b"line1\nline2.jpg"] == "image"
     assert names[b"raw\xfe.CR2"] == "raw"
     assert (names[b"noext"], names[b"jpg"]) == ("other", "other")
@@ -184,7 +184,7 @@ def test_an_index_with_a_row_per_file_is_packed_on_opening(studio):
     studio.ok("scan")
     store = Store(studio.state)
     (shoot_id,) = store.db.execute("SELECT id FROM shoots").fetchone()
-    before = store.files_of(shoot_id)
+    before = store.file_tuples(shoot_id)
     plan_before = studio.ok("plan").stdout
     store.db.execute("CREATE TABLE files (shoot_id INTEGER NOT NULL, relpath BLOB NOT NULL, "
                      "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL, "
@@ -193,7 +193,7 @@ def test_an_index_with_a_row_per_file_is_packed_on_opening(studio):
                          [(shoot_id, *f) for f in before])
     store.db.execute("DELETE FROM shoot_files")
     store.close()
-    assert Store(studio.state).files_of(shoot_id) == before
+    assert Store(studio.state).file_tuples(shoot_id) == before
     assert studio.ok("plan").stdout == plan_before
     db = sqlite3.connect(studio.state / "index.sqlite")
     assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone()
