@@ -124,13 +124,15 @@ class App:
         lock = getattr(self, "_lock", None) or RunLock(self.config.state_dir)
         if lock.fd is None and not lock.acquire(0):
             return
+        from archivekeeper import ops
         from archivekeeper.executor import Executor
-        from archivekeeper.ops import all_holds
 
         executor = None
         try:
-            executor = Executor(self.config, self.store, self.audit, self.clock.now())
-            executor.recover(all_holds(self.config, self.store))
+            now = self.clock.now()
+            executor = Executor(self.config, self.store, self.audit, now)
+            ops.recover(self.config, self.store, executor,
+                        ops.check_clock(self.config, self.store, now))
         finally:
             if executor is not None:
                 executor.close()
@@ -298,7 +300,7 @@ def scan(app: App, only: str | None, full: bool) -> None:
 
 
 def run_scan(app: App, only: str | None, full: bool):
-    from archivekeeper import naming, scanner
+    from archivekeeper import naming, ops, scanner
 
     cfg = app.config
     if only is not None and cfg.volume(only) is None:
@@ -309,6 +311,9 @@ def run_scan(app: App, only: str | None, full: bool):
     fixed_offline = warn_offline(statuses)
     patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
     now = app.clock.now()
+    check = ops.check_clock(cfg, app.store, now)
+    # on a clock that went back, a shoot is first seen no earlier than the mark: later is safer
+    seen_at = max(now, check.reference) if check.reference is not None else now
     readers = []
 
     def exif_reader():
@@ -321,10 +326,15 @@ def run_scan(app: App, only: str | None, full: bool):
     try:
         with progress_bar("scanning") as advance:
             summary = scanner.scan(statuses, app.store, patterns, full=full, today=now.date(),
-                                   now=now, exif_reader=exif_reader, progress=advance)
+                                   now=seen_at, exif_reader=exif_reader, progress=advance)
     finally:
         for reader in readers:
             reader.close()
+    # judged again: on a fresh index, what was just indexed is the first thing to judge it by
+    after = ops.check_clock(cfg, app.store, app.clock.now())
+    ops.note_time(app.store, after)
+    for refusal in after.refusals:
+        click.echo(f"warning: {refusal}", err=True)
     return summary, fixed_offline
 
 
@@ -446,11 +456,16 @@ def print_plan(result) -> None:
     rows = []
     for item in result.items:
         why = "; ".join(item.blocked_by)
-        rows.append([item.status, item.date.isoformat(), item.shoot_id, item.volume, item.path,
-                     item.scope, len(item.files), human_bytes(item.bytes), item.rule, why])
+        earliest = _iso(item.earliest) or "not known"
+        if item.earliest is not None and item.earliest != item.date:
+            earliest += " (after the hold)" if item.blocked_by else " (after notice)"
+        rows.append([item.status, item.date.isoformat(), earliest, item.shoot_id, item.volume,
+                     item.path, item.scope, len(item.files), human_bytes(item.bytes), item.rule,
+                     why])
     if rows:
-        render_table(["status", "date", "shoot", "volume", "path", "scope", "files", "size",
-                      "rule", "blocked by"], rows, title=f"Plan as of {result.as_of}")
+        render_table(["status", "deletable from", "earliest deletion", "shoot", "volume", "path",
+                      "scope", "files", "size", "rule", "blocked by"], rows,
+                     title=f"Plan as of {result.as_of}")
     else:
         click.echo(f"Plan as of {result.as_of}: nothing due, upcoming or blocked.")
     by_status: dict[str, list] = {}
@@ -474,6 +489,7 @@ def explain(app: App, path: str, as_json: bool) -> None:
     from archivekeeper import ops, policy
     from archivekeeper.facts import iter_shoot_facts
     from archivekeeper.logs import show_path
+    from archivekeeper.planner import earliest_deletion
 
     try:
         volume, rel = ops.resolve_target(app.config, path)
@@ -490,15 +506,24 @@ def explain(app: App, path: str, as_json: bool) -> None:
         raise Failure(f"{path}: not in any shoot: never deleted")
     shoot = next(iter_shoot_facts(app.store, [row]))
     cfg = app.config
+    now = app.clock.now()
     explanation = policy.explain_shoot(shoot, cfg.model_rules(), ops.all_holds(cfg, app.store),
-                                       ops.erasure_records(app.store), app.clock.today())
+                                       ops.erasure_records(app.store), now.date())
     doc = explanation.to_json(None if rel == row["path"] else show_path(rel))
+    items = ops.shoot_items(cfg, app.store, shoot, now)
+    for f in doc["files"]:
+        f["earliest_deletion"] = _iso(earliest_deletion(items, [(f["path"], _day(f["date"]))]))
+    doc["earliest_deletion"] = _iso(earliest_deletion(
+        items, [(f["path"], _day(f["date"])) for f in doc["files"]]))
     if as_json:
         emit_json(doc)
         return
     click.echo(f"{volume}:{doc['path']}  (shoot {shoot.id}: {shoot.customer}, {shoot.date}, "
                f"{shoot.type or 'no type'})")
     click.echo(doc["reason"])
+    if doc["date"] is not None:
+        after = " (after notice)" if doc["earliest_deletion"] != doc["date"] else ""
+        click.echo(f"Earliest deletion: {doc['earliest_deletion'] or 'not known yet'}{after}")
     render_table(["rule", "kind", "matched", "since", "base", "date"],
                  [[r.get("name"), r.get("kind"), r.get("matched"), r.get("since"),
                    r.get("base"), r.get("date")] for r in doc["rules"]])
@@ -508,9 +533,19 @@ def explain(app: App, path: str, as_json: bool) -> None:
                    f"{'' if hold.get('active', True) else ' (ended)'}")
     dates = {(f["decision"], f["date"]) for f in doc["files"]}
     if len(dates) > 1:
-        render_table(["file", "decision", "date", "reason"],
-                     [[f["path"], f["decision"], f["date"] or "never", f["reason"]]
-                      for f in doc["files"]])
+        render_table(["file", "decision", "deletable from", "earliest deletion", "reason"],
+                     [[f["path"], f["decision"], f["date"] or "never",
+                       f["earliest_deletion"] or "-", f["reason"]] for f in doc["files"]])
+
+
+def _day(text):
+    from datetime import date
+
+    return date.fromisoformat(text) if text else None
+
+
+def _iso(day):
+    return day.isoformat() if day else None
 
 
 @cli.group()
@@ -564,7 +599,7 @@ def hold_release(app: App, hold_id: str) -> None:
     """Release a hold added with `hold add`."""
     from archivekeeper.ops import release_hold
 
-    op_call(release_hold, app.store, app.audit, app.clock.now(), hold_id)
+    op_call(release_hold, app.config, app.store, app.audit, app.clock.now(), hold_id)
     click.echo(f"hold {hold_id} released")
 
 
@@ -679,6 +714,24 @@ def trash_purge(app: App) -> None:
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
     click.echo(f"purged {result.purged_files} files ({human_bytes(result.purged_bytes)})")
+
+
+@cli.group()
+def clock() -> None:
+    """The clock guard: a clock that went back or jumped ahead deletes nothing."""
+
+
+@clock.command("accept")
+@pass_app
+def clock_accept(app: App) -> None:
+    """Trust the present clock after a real gap in time (a machine off for a summer)."""
+    from archivekeeper.ops import accept_clock
+
+    app.lock()
+    now = app.clock.now()
+    old = op_call(accept_clock, app.store, app.audit, now)
+    was = old.astimezone(now.tzinfo).isoformat(timespec="seconds") if old else "none yet"
+    click.echo(f"clock accepted: {now.isoformat(timespec='seconds')} (last recorded: {was})")
 
 
 @cli.group()

@@ -7,6 +7,7 @@ tests of time-dependent behaviour (notice periods, the clock guard) through the 
 from __future__ import annotations
 
 import os
+import time
 from datetime import date, datetime
 
 
@@ -21,6 +22,13 @@ class SystemClock:
 
     def today(self) -> date:
         return self.now().date()
+
+
+def filesystem_now_ns() -> int:
+    """The kernel's present time, as it stamps file mtimes: only to tell a folder changed
+    during a scan (racy mtimes), never for a date. Not pinned by ARCHIVEKEEPER_FAKE_NOW, since
+    the kernel does not pin the mtimes it compares with."""
+    return time.time_ns()
 
 
 class FixedClock:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,7 +47,6 @@ class Executor:
         self.audit = audit
         self.now = now
         self._roots: dict[str, fsops.VolumeRoot | None] = {}
-        self._holds = ()
 
     # -- volumes --------------------------------------------------------------------------------
     def root(self, volume: str) -> fsops.VolumeRoot | None:
@@ -77,11 +77,19 @@ class Executor:
         return fsops.Expect(size, mtime_ns, inode if root.stable_inodes else None)
 
     # -- recovery -------------------------------------------------------------------------------
-    def recover(self, holds=()) -> int:
+    def recover(self, holds_now: Callable[[], Sequence], *, finish_purges: bool) -> int:
         """Finish or roll back every half-done step whose volume is online (the caller holds the
-        run lock). A purge is finished only where no hold covers the item now. Return how many
-        steps were resolved."""
-        self._holds = holds
+        run lock). A purge is finished only with finish_purges (a trusted clock: never on a
+        distrusted one, which can only roll it back) and where no hold, read afresh from
+        holds_now() for each trash group, covers the item today. Return how many steps were
+        resolved."""
+        held: dict[int, bool] = {}
+
+        def group_held(gid: int) -> bool:
+            if gid not in held:
+                held[gid] = self._group_held(gid, holds_now())
+            return held[gid]
+
         rows = self.store.db.execute(
             "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state, f.size, "
             "f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
@@ -106,7 +114,9 @@ class Executor:
                                                                        inode))
                 elif state == "restoring":
                     new = "trashed" if trashed else ("restored" if original else "gone")
-                elif trashed and self._group_held(gid):
+                elif trashed and not finish_purges:
+                    new = "trashed"  # the clock is distrusted: roll the purge back
+                elif trashed and group_held(gid):
                     new = "trashed"  # a hold came in after the purge began: keep it
                 elif trashed:
                     outcome = root.unlink_trash(batch, rel)
@@ -135,10 +145,10 @@ class Executor:
             log.warning("recovered_half_done_steps", steps=done)
         return done
 
-    def _group_held(self, group_id: int) -> bool:
+    def _group_held(self, group_id: int, holds: Sequence) -> bool:
         group = self.store.db.execute("SELECT * FROM trash_groups WHERE id = ?",
                                       (group_id,)).fetchone()
-        return group is not None and _held(group, self._holds, self.now.date())
+        return group is not None and _held(group, holds, self.now.date())
 
     def _settle_groups(self) -> None:
         """A group's state follows its files: no files left -> dropped; all purged -> purged."""
@@ -310,15 +320,17 @@ class Executor:
         return out
 
     # -- purge ----------------------------------------------------------------------------------
-    def purge(self, holds, *, everything_expired: bool = True) -> RunResult:
-        """Delete for good the trash whose retention has passed, unless a hold now covers it."""
+    def purge(self, holds_now: Callable[[], Sequence]) -> RunResult:
+        """Delete for good the trash whose retention has passed, unless a hold covers it: holds
+        are read afresh from holds_now() right before each trash group, so a hold added by
+        another process during a long purge saves what the purge has not reached yet."""
         result = RunResult()
         today = self.now.date()
         groups = self.store.db.execute(
             "SELECT * FROM trash_groups WHERE state = 'trashed' AND purge_after <= ? "
             "ORDER BY id", (today.isoformat(),)).fetchall()
         for group in groups:
-            if _held(group, holds, today):
+            if _held(group, holds_now(), today):
                 result.skipped.append(f"trash {group['id']}: held, not purged")
                 continue
             root = self.root(group["volume"])

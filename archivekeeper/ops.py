@@ -58,11 +58,51 @@ def announcements(store: Store) -> dict[str, Announcement]:
     }
 
 
-def last_change_start(store: Store) -> datetime | None:
-    # compared as instants, not text: rows may carry different UTC offsets
-    starts = [datetime.fromisoformat(r[0]) for r in store.db.execute(
-        "SELECT started_at FROM runs WHERE changed = 1 ORDER BY id DESC LIMIT 1000")]
-    return max(starts, default=None)
+# -- the clock guard ------------------------------------------------------------------------------
+def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
+    """Judge now against the high-water mark, or on a fresh index against the newest mtime on
+    the online volumes as indexed (see planner.check_clock)."""
+    mark = store.clock_mark()
+    newest, where = None, ""
+    if mark is None:
+        found = store.newest_mtime()
+        if found is not None:
+            newest = datetime.fromtimestamp(min(found[0], MAX_NS) / 1e9, UTC)
+            where = f"{found[1]}:{show_path(found[2])}"
+    return planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where)
+
+
+MAX_NS = 253402214400 * 10**9  # 9999-12-31: later mtimes are read as that
+
+
+def note_time(store: Store, check: planner.ClockCheck) -> None:
+    """After a command recorded something on a trusted clock, move the high-water mark up to
+    its time. Not on a fresh index with nothing indexed: the first clock seen there has nothing
+    to be judged by, and must not become the mark."""
+    if not check.trusted or check.reference is None:
+        return
+    mark = store.clock_mark()
+    if mark is None or check.now > mark:
+        with store.transaction():
+            store.set_clock_mark(check.now)
+
+
+def refuse_on_distrust(store: Store, audit, check: planner.ClockCheck, command: str) -> None:
+    """Refuse (exit 3, audited) a command that records or acts on time, on a distrusted clock."""
+    if not check.trusted:
+        _refuse(store, audit, check.now, command, check.refusals)
+        raise OpError("refused on a distrusted clock, nothing was done: "
+                      + "; ".join(check.refusals), 3)
+
+
+def accept_clock(store: Store, audit, now: datetime) -> datetime | None:
+    """`clock accept`: trust the present clock after a real gap in time; the mark becomes now,
+    even if that is earlier. Return the mark it replaced."""
+    old = store.clock_mark()
+    with store.transaction():
+        audit.append("clock_accept", mark=old.isoformat() if old else None)
+        store.set_clock_mark(now)
+    return old
 
 
 def plannable_shoots(store: Store, config=None, stream: bool = False):
@@ -77,11 +117,14 @@ def plannable_shoots(store: Store, config=None, stream: bool = False):
 
 
 def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = None,
-                 announce: bool = False) -> planner.Plan:
+                 announce: bool = False, clock: planner.ClockCheck | None = None
+                 ) -> planner.Plan:
     """Plan as of `as_of` (default today). With `announce`, store the first announcement of
-    every upcoming or due item (only a real plan announces: never with as_of). Shoots stream
-    through one at a time, so only the listed items' files stay in memory."""
+    every upcoming or due item (only a real plan announces: never with as_of, never on a
+    distrusted clock). Shoots stream through one at a time, so only the listed items' files
+    stay in memory. clock: the clock guard's verdict on now, if the caller has it."""
     today = as_of or now.date()
+    clock = clock or check_clock(config, store, now)
     rules = config.model_rules()
     holds = all_holds(config, store)
     erasures = erasure_records(store)
@@ -100,20 +143,34 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
         (s for s, _ in shoots), (d for _, d in decisions), today=today, now=now,
         notice=config.safety.notice_period, require_approval=config.safety.require_approval,
         announcements=announcements(store), limits=config.limits(),
-        volume_totals=store.volume_totals(), last_change_start=last_change_start(store),
-        announce_now=announce,
+        volume_totals=store.volume_totals(), clock=clock, announce_now=announce,
     )
     warnings = [w for w in policy.unused_rules_and_holds([], rules, holds)
                 if unused is None or w in unused]
     plan = plan.with_warnings(warnings)
     if announce and plan.to_announce:
         by_key = {i.key: i for i in plan.items}
+        # an announcement found in the future of a trusted clock is replaced, approval with it
         with store.transaction():
             store.db.executemany(
-                "INSERT OR IGNORE INTO announcements (key, shoot_id, announced_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO announcements (key, shoot_id, announced_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET announced_at = excluded.announced_at, "
+                "approved_at = NULL",
                 ((k, by_key[k].shoot_id, now.isoformat()) for k in plan.to_announce))
+    if announce:
+        note_time(store, clock)
     return plan
+
+
+def shoot_items(config, store: Store, shoot, now: datetime) -> tuple[planner.PlanItem, ...]:
+    """The plan items of one shoot as `plan` would list them now (announcing nothing)."""
+    decision = policy.evaluate_shoot(shoot, config.model_rules(), all_holds(config, store),
+                                     erasure_records(store))
+    return planner.build_plan(
+        [shoot], [decision], today=now.date(), now=now, notice=config.safety.notice_period,
+        require_approval=config.safety.require_approval, announcements=announcements(store),
+        limits=config.limits(), volume_totals=store.volume_totals(),
+    ).items
 
 
 # -- paths ----------------------------------------------------------------------------------------
@@ -174,7 +231,11 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
         scope = "shoot" if shoot is not None else "path"
         volume, rel = resolve_target(config, shoot if shoot is not None else path)
         row = find_shoot(store, volume, rel)
-        if scope == "shoot" and (row is None or row["path"] != rel) and not force:
+        in_trash = store.db.execute(
+            "SELECT 1 FROM trash_groups WHERE volume = ? AND shoot_path = ? AND state = "
+            "'trashed' LIMIT 1", (volume, rel)).fetchone()  # a hold saves it from purge
+        if (scope == "shoot" and (row is None or row["path"] != rel) and not in_trash
+                and not force):
             raise OpError(f"{shoot}: not an indexed shoot folder; use --force to hold it anyway")
         if scope == "path" and row is None and not force:
             raise OpError(f"{path}: not inside any indexed shoot; use --force to hold it anyway")
@@ -188,10 +249,11 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
         hold_id = cur.lastrowid
         audit.append("hold_add", hold=hold_id, scope=scope, kind=kind, target=token,
                      until=until.isoformat() if until else None)
+    note_time(store, check_clock(config, store, now))
     return hold_id
 
 
-def release_hold(store: Store, audit, now: datetime, hold_id: str) -> None:
+def release_hold(config, store: Store, audit, now: datetime, hold_id: str) -> None:
     if hold_id.startswith("cfg-"):
         raise OpError(f"hold {hold_id} is in the config file: remove it there", 2)
     if not hold_id.isdigit():
@@ -204,6 +266,7 @@ def release_hold(store: Store, audit, now: datetime, hold_id: str) -> None:
         audit.append("hold_release", hold=int(hold_id), scope=row["scope"], kind=row["kind"])
         store.db.execute("UPDATE holds SET released_at = ? WHERE id = ?",
                          (now.isoformat(), int(hold_id)))
+    note_time(store, check_clock(config, store, now))
 
 
 def hold_docs(config, store: Store) -> list[dict]:
@@ -237,7 +300,9 @@ def _customer_name(config, store: Store, hold: Hold) -> str:
 def touch(config, store: Store, audit, now: datetime, *, customer: str | None,
           shoot: str | None, reason: str) -> int:
     """Record a use for every copy of the shoot, or of every shoot of the customer. Return the
-    number of shoots (all copies) whose last-used date this moves."""
+    number of shoots (all copies) whose last-used date this moves. Refused (exit 3) on a
+    distrusted clock: a use recorded at a wrong time moves a deletion date."""
+    check = check_clock(config, store, now)
     if customer is not None:
         key = naming.normalize_customer(customer)
         rows = store.shoots(customer_key=key)
@@ -249,6 +314,7 @@ def touch(config, store: Store, audit, now: datetime, *, customer: str | None,
         if row is None or row["path"] != rel:
             raise OpError(f"{shoot}: not an indexed shoot folder")
         rows = [row]
+    refuse_on_distrust(store, audit, check, "touch")
     copy_sets = {(r["customer_key"], r["date"], r["type"]) for r in rows}
     with store.transaction():
         audit.append("touch", customer=audit.token("customer", rows[0]["customer_key"]),
@@ -263,6 +329,7 @@ def touch(config, store: Store, audit, now: datetime, *, customer: str | None,
         affected += store.db.execute(
             "SELECT COUNT(*) FROM shoots WHERE customer_key = ? AND date = ? AND type IS ?",
             (k, d, t)).fetchone()[0]
+    note_time(store, check)
     return affected
 
 
@@ -272,7 +339,9 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
     many items were approved. An item that changes later is a new item: approve it again."""
     if not config.safety.require_approval:
         raise OpError("approval is not required (safety.require_approval is false)", 2)
-    plan = compute_plan(config, store, now, announce=True)
+    check = check_clock(config, store, now)
+    refuse_on_distrust(store, audit, check, "approve")
+    plan = compute_plan(config, store, now, announce=True, clock=check)
     chosen = [i for i in plan.items if i.status != "blocked" and i.date <= now.date()
               and (shoot_ids is None or i.shoot_id in shoot_ids)]
     if shoot_ids is not None:
@@ -343,11 +412,12 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
     from archivekeeper.executor import Executor
 
     now = clock.now()
+    check = check_clock(config, store, now)
     executor = Executor(config, store, audit, now)
     try:
         if not dry_run:
-            executor.recover(all_holds(config, store))
-        plan = compute_plan(config, store, now, announce=not dry_run)
+            recover(config, store, executor, check)
+        plan = compute_plan(config, store, now, announce=not dry_run, clock=check)
         if plan.refused:
             if not dry_run:
                 _refuse(store, audit, now, "apply", plan.refusals)
@@ -359,11 +429,12 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         try:
             result = executor.trash_items(plan, lambda: all_holds(config, store),
                                           erasure_records(store))
-            purged = executor.purge(all_holds(config, store))
+            purged = executor.purge(lambda: all_holds(config, store))
             result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
             result.skipped += purged.skipped
         finally:
             _end_run(store, run_id, result is None or result.changed, clock)
+        note_time(store, check)
         return plan, result
     finally:
         executor.close()
@@ -374,19 +445,20 @@ def purge_trash(config, store: Store, audit, clock):
     from archivekeeper.executor import Executor
 
     now = clock.now()
-    refusals = planner.clock_refusals(now, last_change_start(store))
-    if refusals:
-        _refuse(store, audit, now, "trash purge", refusals)
-        raise OpError("refused, nothing was purged: " + "; ".join(refusals), 3)
+    check = check_clock(config, store, now)
     executor = Executor(config, store, audit, now)
     try:
-        executor.recover(all_holds(config, store))
+        recover(config, store, executor, check)  # rolls half-done purges back if distrusted
+        if not check.trusted:
+            _refuse(store, audit, now, "trash purge", check.refusals)
+            raise OpError("refused, nothing was purged: " + "; ".join(check.refusals), 3)
         run_id = _begin_run(store, "purge", now)
         result = None
         try:
-            result = executor.purge(all_holds(config, store))
+            result = executor.purge(lambda: all_holds(config, store))
         finally:
             _end_run(store, run_id, result is None or result.changed, clock)
+        note_time(store, check)
         return result
     finally:
         executor.close()
@@ -395,15 +467,26 @@ def purge_trash(config, store: Store, audit, clock):
 def restore_trash(config, store: Store, audit, clock, group_id: int):
     from archivekeeper.executor import Executor
 
-    executor = Executor(config, store, audit, clock.now())
+    now = clock.now()
+    check = check_clock(config, store, now)
+    executor = Executor(config, store, audit, now)
     try:
-        executor.recover(all_holds(config, store))
+        recover(config, store, executor, check)
         try:
-            return executor.restore(group_id)
+            result = executor.restore(group_id)
         except LookupError as exc:
             raise OpError(str(exc)) from None
+        note_time(store, check)
+        return result
     finally:
         executor.close()
+
+
+def recover(config, store: Store, executor, check: planner.ClockCheck) -> int:
+    """Finish or roll back the half-done file steps a crash left (the caller holds the run
+    lock). Holds are read afresh for each trash group; a purge is finished only on a trusted
+    clock, so a hold's end is judged by a date that can be believed."""
+    return executor.recover(lambda: all_holds(config, store), finish_purges=check.trusted)
 
 
 def trash_docs(store: Store) -> list[dict]:

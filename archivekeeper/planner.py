@@ -21,7 +21,9 @@ from archivekeeper.policy import FileGroup, ShootDecision, hold_active, hold_tex
 STATUSES = ("due", "awaiting-approval", "upcoming", "blocked")
 _STATUS_ORDER = {status: i for i, status in enumerate(STATUSES)}
 CLOCK_TOLERANCE = timedelta(minutes=5)
-CLOCK_MAX_GAP = timedelta(days=400)
+# File mtimes run ahead of the clock for harmless reasons (FAT keeps local time, copy tools keep
+# camera dates): a fresh index distrusts a clock behind its newest mtime only past a day.
+STAND_IN_TOLERANCE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class PlanItem:
     """Files of one shoot that become deletable on the same date.
 
     For a blocked item held by an active hold, date is the date the rules alone give.
+    earliest is the first day it can actually go: its date, the end of its notice period (from
+    its announcement, or from today if it is not announced yet), the day after its holds end, or
+    None when that is not known (a hold with no end, an offline volume, an incomplete shoot).
     key identifies the item's content (volume, path, date, files with size and mtime): a changed
     item is a new item, so its old announcement and approval no longer count.
     """
@@ -49,6 +54,7 @@ class PlanItem:
     announced_at: datetime | None
     key: str
     erasure: bool = False
+    earliest: date | None = None
 
     def to_json(self) -> dict:
         return {
@@ -64,6 +70,7 @@ class PlanItem:
             "status": self.status,
             "blocked_by": list(self.blocked_by),
             "announced_at": self.announced_at.isoformat() if self.announced_at else None,
+            "earliest_deletion": self.earliest.isoformat() if self.earliest else None,
             "key": self.key,
             "erasure": self.erasure,
         }
@@ -115,19 +122,24 @@ def build_plan(
     announcements: Mapping[str, Announcement],
     limits: Limits,
     volume_totals: Mapping[str, tuple[int, int]],
-    last_change_start: datetime | None,
+    clock: ClockCheck | None = None,
     erased_customers: frozenset[str] = frozenset(),
     warnings: Sequence[str] = (),
     announce_now: bool = False,
 ) -> Plan:
     """Given the shoots, their decisions (policy.evaluate_shoot, same order), today's local date,
     now (aware, local offset), the notice period, whether approval is required, the stored
-    announcements by item key, the limits, each volume's indexed (files, bytes), the start of the
-    last run that changed anything and the customer keys whose erasure the owner confirmed (their
+    announcements by item key, the limits, each volume's indexed (files, bytes), the clock
+    guard's verdict (None: trusted) and the customer keys whose erasure the owner confirmed (their
     erasure items are exempt from the max_* limits, as the erase preview listed them), return
     the plan. shoots and decisions may be iterators (streamed: only listed items keep their
     files). With announce_now, items never announced count as announced at `now` (the caller
-    stores `to_announce`). Raise ValueError if shoots and decisions do not line up."""
+    stores `to_announce`); on a distrusted clock nothing is announced, the plan is refused and
+    its warnings say why. An announcement stored in the future of `now` was made on a clock that
+    was ahead: it counts as none, and is announced again. Raise ValueError if shoots and
+    decisions do not line up."""
+    clock = clock or ClockCheck(now, None)
+    announce_now = announce_now and clock.trusted
     items: list[PlanItem] = []
     # zip(strict=True) raises ValueError on a length mismatch and lets both be streamed
     for shoot, decision in zip(shoots, decisions, strict=True):
@@ -143,11 +155,39 @@ def build_plan(
         for i in items
         if i.status == "due" and not (i.erasure and i.customer_key in erased_customers)
     ]
-    refusals = _limit_refusals(due, limits, volume_totals) + clock_refusals(now, last_change_start)
+    refusals = _limit_refusals(due, limits, volume_totals) + list(clock.refusals)
     to_announce = tuple(
-        i.key for i in items if i.status != "blocked" and i.key not in announcements
+        i.key for i in items
+        if clock.trusted and i.status != "blocked"
+        and _announcement(announcements, i.key, now) is None
     )
-    return Plan(today, tuple(items), tuple(refusals), tuple(warnings), to_announce)
+    warnings = tuple(warnings) + tuple(f"nothing was announced: {r}" for r in clock.refusals)
+    return Plan(today, tuple(items), tuple(refusals), warnings, to_announce)
+
+
+def _announcement(
+    announcements: Mapping[str, Announcement], key: str, now: datetime
+) -> Announcement | None:
+    """Return the stored announcement of an item, unless it lies in the future of now (made on
+    a clock that was ahead: never a date that holds deletion back for years)."""
+    found = announcements.get(key)
+    if found is None or found.announced_at > now + CLOCK_TOLERANCE:
+        return None
+    return found
+
+
+def earliest_deletion(
+    items: Sequence[PlanItem], files: Sequence[tuple[str, date | None]]
+) -> date | None:
+    """Given one shoot's plan items and some of its files as (relpath, the date its rules
+    give), return the first day all those files can actually go: a listed file's item's
+    earliest day, else its own date (a plan announces it a notice period before). None when a
+    file is never deleted or its day is not known."""
+    by_file = {f: item.earliest for item in items for f in item.files}
+    days = [by_file[rel] if rel in by_file else when for rel, when in files]
+    if not days or any(d is None for d in days):
+        return None
+    return max(days)  # type: ignore[type-var]
 
 
 def item_key(volume: str, path: str, when: date, facts: Sequence[FileFact]) -> str:
@@ -184,10 +224,11 @@ def _shoot_items(
         rules = list(dict.fromkeys(g.rule for g in groups if g.rule is not None))
         erasure = all(g.erasure for g in groups)
         key = item_key(shoot.volume, shoot.path, when, facts)
-        announcement = announcements.get(key)
+        announcement = _announcement(announcements, key, now)
         blocked_by = blocks + held
         if announcement is None and announce_now and not blocked_by:
             announcement = Announcement(key, now)  # the caller stores to_announce with `now`
+        active = [h for g in groups for h in g.holds if hold_active(h, today)]
         items.append(
             PlanItem(
                 shoot_id=shoot.id,
@@ -208,9 +249,32 @@ def _shoot_items(
                 announced_at=announcement.announced_at if announcement else None,
                 key=key,
                 erasure=erasure,
+                earliest=_earliest(when, blocks, active, erasure, announcement, today, notice),
             )
         )
     return items
+
+
+def _earliest(
+    when: date,
+    blocks: tuple[str, ...],
+    holds: Sequence,
+    erasure: bool,
+    announcement: Announcement | None,
+    today: date,
+    notice: Period,
+) -> date | None:
+    """The first day an item can go (see PlanItem), approval aside."""
+    if blocks or any(h.until is None for h in holds):
+        return None
+    start = max([when] + [h.until + timedelta(days=1) for h in holds])
+    if erasure or notice.count == 0:
+        return start
+    if announcement is not None:
+        announced = announcement.announced_at.date()
+    else:  # announced by the next plan that lists it unblocked: today, or when its holds end
+        announced = max(today, start) if holds else today
+    return max(start, notice.add_to(announced))
 
 
 def _status(
@@ -306,20 +370,51 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def clock_refusals(now: datetime, last_change_start: datetime | None) -> list[str]:
-    if last_change_start is None:
-        return []
-    if (now.tzinfo is None) != (last_change_start.tzinfo is None):
-        now, last_change_start = now.replace(tzinfo=None), last_change_start.replace(tzinfo=None)
-    last = last_change_start.isoformat(timespec="seconds")
-    if now < last_change_start - CLOCK_TOLERANCE:
-        return [
-            f"clock is earlier than the last run that changed anything "
-            f"(now {now.isoformat(timespec='seconds')}, that run started {last})"
-        ]
-    if now > last_change_start + CLOCK_MAX_GAP:
-        return [
-            f"clock is more than {CLOCK_MAX_GAP.days} days after the last run that changed "
-            f"anything (now {now.isoformat(timespec='seconds')}, that run started {last})"
-        ]
-    return []
+@dataclass(frozen=True)
+class ClockCheck:
+    """Whether the clock can be trusted now, and the instant it was judged against."""
+
+    now: datetime
+    reference: datetime | None  # the high-water mark, or the newest mtime standing in for it
+    refusals: tuple[str, ...] = ()
+
+    @property
+    def trusted(self) -> bool:
+        return not self.refusals
+
+
+def check_clock(
+    now: datetime,
+    mark: datetime | None,
+    newest_mtime: datetime | None,
+    max_jump: Period,
+    newest_where: str = "",
+) -> ClockCheck:
+    """Given now, the high-water mark (the latest instant archivekeeper recorded, None on a
+    fresh index), the newest file or folder mtime on the online volumes as indexed (None if
+    nothing is indexed) and where it is, and safety.max_clock_jump, return the verdict.
+
+    Distrusted: more than CLOCK_TOLERANCE before the mark (the clock went back), or more than
+    max_jump after it (a jump). With no mark the newest mtime stands in, so a new install on a
+    clock decades ahead is a jump too; it is only ahead of the clock past STAND_IN_TOLERANCE."""
+    accept = "if the clock is right, run `archivekeeper clock accept`"
+    if mark is not None:
+        reference, what, tolerance = mark, "the last time archivekeeper recorded", CLOCK_TOLERANCE
+    elif newest_mtime is not None:
+        reference, tolerance = newest_mtime, STAND_IN_TOLERANCE
+        what = "the newest file or folder on the volumes" + (f" ({newest_where})"
+                                                            if newest_where else "")
+    else:
+        return ClockCheck(now, None)
+    shown_now = now.isoformat(timespec="seconds")
+    shown_ref = reference.astimezone(now.tzinfo).isoformat(timespec="seconds")
+    if now < reference - tolerance:
+        return ClockCheck(now, reference, (
+            f"the clock ({shown_now}) is earlier than {what} ({shown_ref}): the clock went "
+            f"back; fix it, or {accept}",))
+    latest = datetime.combine(max_jump.add_to(reference.date()), reference.timetz())
+    if now > latest:
+        return ClockCheck(now, reference, (
+            f"the clock ({shown_now}) is more than {max_jump} (safety.max_clock_jump) after "
+            f"{what} ({shown_ref}): a jump of the clock, or the machine was off; {accept}",))
+    return ClockCheck(now, reference)

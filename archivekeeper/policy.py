@@ -531,7 +531,7 @@ def _folder_reason(files: Sequence[FileExplanation], when: date | None) -> str:
             f"Never deleted as a whole: {never} of {len(files)} files are never deleted "
             "(see files)."
         )
-    return f"Deleted as a whole on {_iso(when)}, when the last of its files is (see files)."
+    return f"Deletable as a whole from {_iso(when)}, when the last of its files is (see files)."
 
 
 def _reason(v: _Verdict, ctx: _Context, today: date) -> str:
@@ -548,7 +548,7 @@ def _reason(v: _Verdict, ctx: _Context, today: date) -> str:
         by = f"by rule {v.rule} ({_BASE_WORDS[check.rule.since]} {check.base.isoformat()})"
     if v.date is None:
         return held + f"Never deleted while held; otherwise due on {_iso(v.unheld)} {by}."
-    text = f"Deleted on {v.date.isoformat()} {by}"
+    text = f"Deletable from {v.date.isoformat()} {by}"
     if v.keeper is not None:
         text += f"; kept until then by {v.keeper}"
     return held + text + "."

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from archivekeeper import naming, walker
+from archivekeeper.clock import filesystem_now_ns
 from archivekeeper.facts import mtime_date
 from archivekeeper.filelist import unpack_files
 from archivekeeper.logs import get_logger, show_path
@@ -69,19 +69,20 @@ class VolumeScan:
     """Scan one online volume into the store (the caller owns the transaction)."""
 
     def __init__(self, status: VolumeStatus, store: Store, patterns, *, full: bool,
-                 today: date, exif_reader: Callable[[], object] | None,
+                 today: date, now: datetime, exif_reader: Callable[[], object] | None,
                  progress: Callable[[int], None] | None = None, workers: int = 2):
         self.status = status
         self.store = store
         self.patterns = patterns
         self.full = full
         self.today = today
+        self.now = now  # first_seen of new shoots
         self.exif_reader = exif_reader
         self.progress = progress or (lambda n: None)
         self.workers = workers
         self.root = os.fsencode(str(status.path))
         self.summary = ScanSummary()
-        self.start_ns = time.time_ns()
+        self.start_ns = filesystem_now_ns()
         self.protected: list[bytes] = []
 
     def abs(self, rel: bytes) -> bytes:
@@ -92,7 +93,7 @@ class VolumeScan:
         the others."""
         store, name = self.store, self.status.name
         gen = store.next_gen()
-        at = datetime.fromtimestamp(self.start_ns / 1e9, tz=UTC).astimezone().isoformat()
+        at = self.now.isoformat()
         self.seen: list[int] = []
         todo = self._find_shoots(gen)
         walk = walker.Walk(self.root, self.status.dev, self.start_ns - RACY_NS,
@@ -274,7 +275,7 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
         try:
             with store.transaction():
                 store.set_volume_state(status.name, offline=False)
-                part = VolumeScan(status, store, patterns, full=full, today=today,
+                part = VolumeScan(status, store, patterns, full=full, today=today, now=now,
                                   exif_reader=exif_reader, progress=progress,
                                   workers=workers).run()
                 marker = read_marker(status.path)

@@ -11,7 +11,7 @@ import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.filelist import DamagedList, pack_files, unpack_files
@@ -255,6 +255,31 @@ class Store:
             "GROUP BY volume"
         )
         return {r[0]: (r[1], r[2]) for r in rows}
+
+    # -- clock guard --------------------------------------------------------------------------
+    def clock_mark(self) -> datetime | None:
+        """The latest instant a command recorded on a trusted clock; an index from before the
+        mark was kept falls back on its runs. None on a fresh index."""
+        value = self.get_meta("clock_mark")
+        if value is not None:
+            return datetime.fromisoformat(value)
+        instants = [datetime.fromisoformat(v) for row in self.db.execute(
+            "SELECT started_at, finished_at FROM runs") for v in row if v]
+        return max(instants, default=None)
+
+    def set_clock_mark(self, at: datetime) -> None:
+        self.set_meta("clock_mark", at.astimezone(UTC).isoformat())
+
+    def newest_mtime(self) -> tuple[int, str, bytes] | None:
+        """The newest file or folder mtime of the shoots on online volumes as indexed, with its
+        shoot's volume and path: (mtime_ns, volume, path), or None if nothing is indexed."""
+        row = self.db.execute(
+            "SELECT m.mtime_ns, s.volume, s.path FROM (SELECT id AS shoot_id, newest_mtime_ns "
+            "AS mtime_ns FROM shoots WHERE state = 'online' UNION ALL SELECT d.shoot_id, "
+            "d.mtime_ns FROM dirs d JOIN shoots t ON t.id = d.shoot_id WHERE t.state = "
+            "'online') m JOIN shoots s ON s.id = m.shoot_id ORDER BY m.mtime_ns DESC LIMIT 1"
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row is not None else None
 
     def set_volume_state(self, name: str, offline: bool) -> None:
         """Shoots of an offline volume are offline; back online they are online again (a

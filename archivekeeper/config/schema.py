@@ -315,6 +315,7 @@ class SafetyConfig(BaseModel):
     max_fraction_per_volume: float = Field(
         0.10, gt=0, le=1, description="a number above 0 and at most 1, e.g. 0.10"
     )
+    max_clock_jump: PeriodValue = Field(Period(60, "days"), description=_PERIOD_EXPECTED)
     require_approval: bool = Field(False, description="true or false")
 
 

@@ -16,6 +16,8 @@ safety:
   max_fraction_per_volume: 1.0
 """
 
+TODAY = date.today()  # the test studios' clock is pinned to noon today
+
 
 def at(day: date, hour: int = 12) -> dict:
     """Env pinning the CLI's clock to `day` at `hour` local time."""
@@ -37,7 +39,7 @@ def items(studio, env=None, *args):
 
 def test_notice_period_announced_today_upcoming_until_it_passes(studio):
     setup(studio)
-    today = date(2026, 11, 22)
+    today = TODAY
     first = items(studio, at(today))
     assert first and {i["status"] for i in first} == {"upcoming"}
     assert all(i["announced_at"] for i in first)
@@ -59,7 +61,7 @@ def test_plan_as_of_announces_nothing(studio):
 
 def test_approval_required_and_a_change_cancels_it(studio):
     setup(studio, RULES + "  require_approval: true\n")
-    today = date(2026, 11, 22)
+    today = TODAY
     items(studio, at(today))
     later = at(today + timedelta(days=15))
     assert {i["status"] for i in items(studio, later)} == {"awaiting-approval"}
@@ -102,12 +104,12 @@ def test_hold_added_by_cli_blocks_at_once_and_release_unblocks(studio):
 def test_shoot_hold_by_volume_path_and_hold_end_date(studio):
     setup(studio, RULES.replace("14 days", "0 days"))
     studio.ok("hold", "add", "--shoot", "studio:2015-03-01 Mäkinen Anna", "--kind", "other",
-              "--reason", "customer asked to wait", "--until", "2026-12-31")
-    now = items(studio, at(date(2026, 11, 22)))
+              "--reason", "customer asked to wait", "--until", (TODAY + timedelta(days=30)).isoformat())
+    now = items(studio, at(TODAY))
     status = {(i["volume"], i["path"]): i["status"] for i in now}
     assert status[("studio", "2015-03-01 Mäkinen Anna")] == "blocked"
     assert status[("backup-1", "2015-03-01 Mäkinen Anna")] == "due"  # another copy, not held
-    after = items(studio, at(date(2027, 1, 1)))
+    after = items(studio, at(TODAY + timedelta(days=40)))
     status = {(i["volume"], i["path"]): i["status"] for i in after}
     assert status[("studio", "2015-03-01 Mäkinen Anna")] in ("upcoming", "due")
 
@@ -131,10 +133,10 @@ def test_touch_moves_last_used_on_every_copy(studio):
               studio.json("shoots")["shoots"]}
     assert before[("studio", "2015-03-01 Mäkinen Anna")] < "2020-01-01"
     studio.ok("touch", "--shoot", "studio:2015-03-01 Mäkinen Anna", "--reason", "re-order",
-              env=at(date(2026, 11, 22)))
+              env=at(TODAY))
     after = {(s["volume"], s["path"]): s["last_used"] for s in studio.json("shoots")["shoots"]}
-    assert after[("studio", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
-    assert after[("backup-1", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
+    assert after[("studio", "2015-03-01 Mäkinen Anna")] == TODAY.isoformat()
+    assert after[("backup-1", "2015-03-01 Mäkinen Anna")] == TODAY.isoformat()
     assert after[("studio", "Virtanen Matti/01.02.2016 passport")] == before[
         ("studio", "Virtanen Matti/01.02.2016 passport")]
     # the five-year rule now counts from the touch: nothing of Anna's is listed any more
@@ -188,10 +190,10 @@ def test_plan_json_shape(studio):
 def test_touch_by_customer_moves_every_shoot_of_theirs(studio):
     setup(studio)
     studio.ok("touch", "--customer", "MÄKINEN anna", "--reason", "re-delivery",
-              env=at(date(2026, 11, 22)))
+              env=at(TODAY))
     used = {(s["volume"], s["path"]): s["last_used"] for s in studio.json("shoots")["shoots"]}
-    assert used[("studio", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
-    assert used[("backup-1", "2015-03-01 Mäkinen Anna")] == "2026-11-22"
+    assert used[("studio", "2015-03-01 Mäkinen Anna")] == TODAY.isoformat()
+    assert used[("backup-1", "2015-03-01 Mäkinen Anna")] == TODAY.isoformat()
     assert used[("studio", "Virtanen Matti/01.02.2016 passport")] < "2020-01-01"
     assert studio.run("touch", "--customer", "Nobody", "--reason", "x").exit_code == 1
 
@@ -210,6 +212,6 @@ def test_hold_list_ends_soonest_first(studio):
 
 def test_apply_announces_like_plan(studio):
     setup(studio)
-    studio.ok("apply", env=at(date(2026, 11, 22)))
-    items = studio.json("plan", env=at(date(2026, 11, 23)))["items"]
-    assert items and all(i["announced_at"].startswith("2026-11-22") for i in items)
+    studio.ok("apply", env=at(TODAY))
+    items = studio.json("plan", env=at(TODAY + timedelta(days=1)))["items"]
+    assert items and all(i["announced_at"].startswith(TODAY.isoformat()) for i in items)

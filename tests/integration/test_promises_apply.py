@@ -20,6 +20,8 @@ from archivekeeper.store import Store
 DUE = "2015-03-01 Mäkinen Anna"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
 
+TODAY = date.today()  # the test studios' clock is pinned to noon today
+
 
 def tree(studio) -> dict[str, bytes]:
     vol = studio.volumes["studio"]
@@ -51,7 +53,7 @@ def test_apply_leaves_a_held_shoot_in_place(archive):
 def test_apply_leaves_items_not_announced_for_the_notice_period(archive):
     archive.write_config(DUE_RULES.replace("notice_period: 0 days", "notice_period: 14 days"))
     before = tree(archive)
-    today = date(2026, 11, 22)
+    today = TODAY
     assert "moved 0 files" in archive.ok("apply", env=at(today)).stdout  # announces now
     assert "moved 0 files" in archive.ok("apply", env=at(today + timedelta(days=13))).stdout
     assert tree(archive) == before
@@ -78,7 +80,7 @@ def test_apply_leaves_files_inside_a_keep_period(archive):
 def test_a_hold_added_after_planning_is_seen_before_the_files_move(archive):
     config = load_config(archive.config)
     store = Store(config.state_dir)
-    now = datetime(2026, 11, 22, 12).astimezone()
+    now = datetime(TODAY.year, TODAY.month, TODAY.day, 12).astimezone()
     plan = compute_plan(config, store, now)
     assert [i.path for i in plan.actionable()] == [DUE]
     archive.ok("hold", "add", "--shoot", f"studio:{DUE}", "--kind", "legal-claim",
@@ -156,7 +158,7 @@ def test_the_index_is_wal_with_secure_delete_and_records_file_kinds(archive):
 
 def test_a_restored_item_is_announced_again(archive):
     archive.write_config(DUE_RULES.replace("notice_period: 0 days", "notice_period: 3 days"))
-    today = date(2026, 11, 22)
+    today = TODAY
     archive.ok("plan", env=at(today))
     assert "moved 2 files" in archive.ok("apply", env=at(today + timedelta(days=3))).stdout
     archive.ok("trash", "restore", "1", env=at(today + timedelta(days=4)))

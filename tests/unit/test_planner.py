@@ -16,7 +16,7 @@ from archivekeeper.model import (
     ShootFact,
 )
 from archivekeeper.naming import normalize_customer
-from archivekeeper.planner import build_plan, item_key
+from archivekeeper.planner import build_plan, check_clock, earliest_deletion, item_key
 from archivekeeper.policy import evaluate_all
 
 HELSINKI_WINTER = timezone(timedelta(hours=2))
@@ -68,7 +68,6 @@ def plan_for(shoots, rules=ONE_YEAR, holds=(), erasures=(), **kw):
         announcements={},
         limits=Limits(),
         volume_totals=BIG,
-        last_change_start=None,
     )
     args.update(kw)
     decisions = evaluate_all(shoots, rules, holds, erasures)
@@ -104,6 +103,7 @@ def test_one_item_per_shoot_and_date_with_json_shape():
         "announced_at": None,
         "key": item.key,
         "erasure": False,
+        "earliest_deletion": "2025-06-15",
     }
 
 
@@ -352,24 +352,111 @@ def test_confirmed_erasure_is_exempt_from_limits_but_others_are_not():
     assert len(exempt.actionable()) == 1
 
 
+SIXTY = parse_period("60 days")
+
+
 @pytest.mark.parametrize(
-    ("last", "refused"),
+    ("mark", "trusted"),
     [
-        (None, False),
-        (NOW - timedelta(days=1), False),
-        (NOW + timedelta(minutes=4), False),
-        (NOW + timedelta(minutes=6), True),
+        (None, True),
+        (NOW - timedelta(days=1), True),
+        (NOW + timedelta(minutes=4), True),  # a clock a little behind: NTP slew, tolerated
+        (NOW + timedelta(minutes=6), False),  # the clock went back
+        (NOW - timedelta(days=60), True),
+        (NOW - timedelta(days=60, seconds=1), False),  # a jump past max_clock_jump
         (NOW - timedelta(days=400), False),
-        (NOW - timedelta(days=401), True),
-        (datetime(2025, 6, 1, 1, 30, tzinfo=UTC), False),  # same instant as NOW
+        (datetime(2025, 6, 1, 1, 30, tzinfo=UTC), True),  # same instant as NOW
     ],
 )
-def test_clock_guard(last, refused):
-    plan = due_plan([make_shoot()], last_change_start=last)
-    assert plan.refused is refused
-    if refused:
-        assert plan.refusals[0].startswith("clock is")
+def test_clock_guard_judges_now_against_the_high_water_mark(mark, trusted):
+    check = check_clock(NOW, mark, None, SIXTY)
+    assert check.trusted is trusted
+    plan = due_plan([make_shoot()], clock=check)
+    assert plan.refused is not trusted
+    if not trusted:
+        assert "archivekeeper clock accept" in plan.refusals[0]
         assert plan.actionable() == []
+
+
+def test_max_clock_jump_is_the_configured_period():
+    mark = NOW - timedelta(days=10)
+    assert check_clock(NOW, mark, None, parse_period("10 days")).trusted
+    assert not check_clock(NOW, mark, None, parse_period("9 days")).trusted
+    assert check_clock(NOW, NOW - timedelta(days=31), None, parse_period("1 month")).trusted
+
+
+def test_on_a_fresh_index_the_newest_mtime_stands_in_for_the_mark():
+    decades_ahead = NOW.replace(year=2061)
+    check = check_clock(decades_ahead, None, NOW - timedelta(days=3), SIXTY, "studio:x")
+    assert not check.trusted
+    assert "newest file or folder on the volumes (studio:x)" in check.refusals[0]
+    assert check_clock(NOW, None, NOW - timedelta(days=3), SIXTY).trusted
+    # mtimes a few hours ahead are common (FAT keeps local time): only a day ahead distrusts
+    assert check_clock(NOW, None, NOW + timedelta(hours=14), SIXTY).trusted
+    assert not check_clock(NOW, None, NOW + timedelta(days=2), SIXTY).trusted
+    # once there is a mark, the mtimes no longer count
+    assert check_clock(NOW, NOW - timedelta(days=1), NOW - timedelta(days=3000), SIXTY).trusted
+
+
+def test_a_distrusted_clock_announces_nothing_and_says_why():
+    bad = check_clock(NOW, NOW + timedelta(days=1), None, SIXTY)
+    plan = plan_for([make_shoot()], announce_now=True, clock=bad)
+    assert plan.items and plan.to_announce == ()
+    assert all(i.announced_at is None for i in plan.items)
+    assert any(w.startswith("nothing was announced: the clock") for w in plan.warnings)
+    good = plan_for([make_shoot()], announce_now=True, clock=check_clock(NOW, NOW, None, SIXTY))
+    assert good.to_announce == tuple(i.key for i in good.items)
+
+
+def test_an_announcement_in_the_future_of_the_clock_is_made_again():
+    first = plan_for([make_shoot()])
+    ahead = announced(first, NOW.replace(year=2061))
+    plan = plan_for([make_shoot()], announcements=ahead, announce_now=True)
+    item = plan.items[0]
+    assert item.announced_at == NOW  # re-announced now, not kept as 2061
+    assert plan.to_announce == (item.key,)
+    assert item.earliest == TODAY + timedelta(days=14)
+    # within the clock tolerance it stands
+    near = announced(first, NOW + timedelta(minutes=4))
+    assert plan_for([make_shoot()], announcements=near, announce_now=True).to_announce == ()
+
+
+def test_earliest_deletion_is_the_date_or_the_end_of_the_notice_period():
+    shoot = make_shoot()  # shot 2024-05-12: one-year rule gives 2025-05-12, before TODAY
+    fresh = plan_for([shoot], announce_now=True).items[0]
+    assert fresh.date == date(2025, 5, 12) and fresh.status == "upcoming"
+    assert fresh.earliest == date(2025, 6, 15)  # announced today + 14 days
+    assert fresh.to_json()["earliest_deletion"] == "2025-06-15"
+    long_ago = due_plan([shoot]).items[0]
+    assert long_ago.status == "due" and long_ago.earliest == date(2025, 5, 26)  # 2025-05-12 + 14
+    soon = make_shoot(2, shot=date(2024, 6, 10))  # date within the notice window
+    item = plan_for([soon], announce_now=True).items[0]
+    assert (item.date, item.earliest) == (date(2025, 6, 10), date(2025, 6, 15))
+    zero = plan_for([soon], notice=parse_period("0 days")).items
+    assert zero == ()  # not listed: not due and no notice window
+
+
+def test_earliest_deletion_of_a_held_item_waits_for_its_hold():
+    shoot = make_shoot()
+    until = Hold("1", "invoice", "open invoice", until=date(2025, 7, 1),
+                 customer_key=shoot.customer_key)
+    item = plan_for([shoot], holds=[until]).items[0]
+    assert item.status == "blocked"
+    assert item.earliest == date(2025, 7, 16)  # announced the day after the hold, + 14 days
+    forever = Hold("2", "legal-claim", "claim", customer_key=shoot.customer_key)
+    assert plan_for([shoot], holds=[forever]).items[0].earliest is None
+    offline = plan_for([make_shoot(state="offline")]).items[0]
+    assert offline.earliest is None
+
+
+def test_earliest_deletion_of_files_in_and_out_of_the_plan():
+    shoot = make_shoot()
+    items = plan_for([shoot], announce_now=True).items
+    listed = items[0].files[0]
+    assert earliest_deletion(items, [(listed, date(2025, 5, 12))]) == date(2025, 6, 15)
+    assert earliest_deletion(items, [("elsewhere", date(2030, 1, 1))]) == date(2030, 1, 1)
+    assert earliest_deletion(items, [(listed, date(2025, 5, 12)), ("x", None)]) is None
+    assert earliest_deletion(items, []) is None
 
 
 def test_plan_json_shape_and_order():
@@ -405,5 +492,4 @@ def test_mismatched_decisions_are_a_value_error():
             announcements={},
             limits=Limits(),
             volume_totals=BIG,
-            last_change_start=None,
-        )
+            )

@@ -382,7 +382,7 @@ def test_explain_names_every_rule_with_why_not():
     assert doc["decision"] == "keep"
     assert doc["date"] == "2027-05-12"
     assert (
-        doc["reason"] == "Deleted on 2027-05-12 by rule unused-five-years (last used 2022-05-12)."
+        doc["reason"] == "Deletable from 2027-05-12 by rule unused-five-years (last used 2022-05-12)."
     )
 
 
@@ -391,7 +391,7 @@ def test_explain_reason_names_the_keeping_rule():
     rules = [rule("unused", "delete", "1 year"), rule("keep-backups", "keep", "2 years")]
     doc = explain_shoot(shoot, rules, [], [], today=date(2025, 1, 1)).to_json()
     assert doc["reason"] == (
-        "Deleted on 2024-05-12 by rule unused (shot 2022-05-12); kept until then by keep-backups."
+        "Deletable from 2024-05-12 by rule unused (shot 2022-05-12); kept until then by keep-backups."
     )
     assert doc["decision"] == "delete"
 
@@ -478,7 +478,7 @@ def test_explain_an_erasure_held_until_a_date():
     held = hold(customer_key="virtanen matti", until=date(2025, 6, 30))
     doc = explain_shoot(make_shoot(), [], [held], [erased], today=date(2025, 7, 1)).to_json()
     assert doc["reason"] == (
-        "Deleted on 2025-07-01 by erasure of 2025-03-01 (art. 17 request); kept until then by "
+        "Deletable from 2025-07-01 by erasure of 2025-03-01 (art. 17 request); kept until then by "
         "invoice hold 'open invoice 2024-113' until 2025-06-30."
     )
     assert doc["decision"] == "delete"
