@@ -25,12 +25,10 @@ from structlog.testing import capture_logs
 from archivekeeper import exif
 from archivekeeper.exif import ExifDate, ExifReader, parse_exif_datetime, read_date_inprocess
 
-_CANDIDATES = [
-    os.environ.get("ARCHIVEKEEPER_EXIF_SAMPLES", ""),
-    Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "exif-samples",
-    "/work/shared/testdata/exif-samples",
-]
-SAMPLES = next((Path(c) for c in _CANDIDATES if c and Path(c).is_dir()), Path(_CANDIDATES[1]))
+# The camera sample corpus: $ARCHIVEKEEPER_EXIF_SAMPLES, else ../shared/testdata/exif-samples
+# beside the repository (where the project's CI lays it).
+SAMPLES = Path(os.environ.get("ARCHIVEKEEPER_EXIF_SAMPLES") or (
+    Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "exif-samples"))
 
 # Sample files where read_dates does not give ExifTool's DateTimeOriginal, and why.
 DISAGREEMENTS = {
@@ -91,7 +89,8 @@ def reader():
 @pytest.fixture(scope="module")
 def samples() -> Path:
     if not (SAMPLES / "exiftool-dates.csv").is_file():
-        pytest.skip(f"EXIF sample files not found at {SAMPLES}")
+        pytest.skip(f"EXIF sample corpus not found at {SAMPLES} (set ARCHIVEKEEPER_EXIF_SAMPLES "
+                    "to a folder holding exiftool-dates.csv)")
     return SAMPLES
 
 
