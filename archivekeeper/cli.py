@@ -40,6 +40,12 @@ class App:
             from archivekeeper.config import ConfigError, load_config, resolve_config_path
 
             path = resolve_config_path(self.config_arg, os.environ)
+            if not os.path.lexists(path):
+                raise Failure(
+                    f"no configuration at {path}: give one with --config PATH or "
+                    "ARCHIVEKEEPER_CONFIG=PATH (every key is explained in "
+                    "config/archivekeeper.yaml of the source; `archivekeeper demo` needs none)",
+                    EXIT_CONFIG)
             try:
                 self._config = load_config(path)
             except ConfigError as exc:
@@ -216,6 +222,10 @@ def volume_init(app: App, path: Path, name: str) -> None:
     """Write the volume marker at PATH (refuses a marker of another name)."""
     from archivekeeper.volumes import VolumeError, init_volume
 
+    names = [v.name for v in app.config.volumes]
+    if name not in names:
+        raise Failure(f"no volume named {name!r} in {app.config.source}; configured: "
+                      f"{', '.join(names) or 'none'} (add it to volumes: first)", EXIT_USAGE)
     try:
         marker, created = init_volume(path, name, app.clock.now())
     except (VolumeError, OSError) as exc:
@@ -270,21 +280,22 @@ def render_table(headers: list[str], rows: list[list], title: str | None = None)
         click.echo("\t".join(str(c) for c in row))
 
 
-def warn_offline(statuses) -> bool:
-    """Log offline volumes; return True when a fixed (non-removable) volume is offline."""
+def warn_offline(statuses) -> int:
+    """Log offline volumes; return how many fixed (non-removable) volumes are offline: an
+    error, where an unplugged removable drive is only a warning."""
     from archivekeeper.logs import get_logger
 
     log = get_logger()
-    problem = False
+    problems = 0
     for s in statuses:
         if s.online:
             continue
         if s.removable:
             log.warning("volume_offline", volume=s.name, reason=s.reason)
         else:
-            problem = True
+            problems += 1
             log.error("volume_offline", volume=s.name, reason=s.reason, removable=False)
-    return problem
+    return problems
 
 
 @cli.command()
@@ -294,6 +305,7 @@ def warn_offline(statuses) -> bool:
 def scan(app: App, only: str | None, full: bool) -> None:
     """Index online volumes; offline ones are reported, not touched. Never deletes."""
     summary, fixed_offline = run_scan(app, only, full)
+    summary.errors += fixed_offline  # the summary says what the exit code says
     click.echo(summary.line())
     if fixed_offline or summary.aborted:
         sys.exit(EXIT_RUNTIME)

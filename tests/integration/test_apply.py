@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from conftest import DUE_RULES, OLD, at
+
+from archivekeeper.volumes import init_volume
 
 RULES = DUE_RULES
 DUE = "2015-03-01 Mäkinen Anna"
@@ -223,7 +225,7 @@ def test_purge_after_retention_and_purge_skips_newly_held(due):
 def test_nested_volume_inside_a_due_shoot_is_never_entered(due):
     nested = due.volumes["studio"] / DUE / "other-drive"
     nested.mkdir()
-    due.ok("volume", "init", str(nested), "--name", "elsewhere")
+    init_volume(nested, "elsewhere", datetime.now().astimezone())  # another studio's drive
     (nested / "keep.jpg").write_bytes(b"k")
     os.utime(nested / "keep.jpg", (OLD, OLD))
     due.ok("scan", "--full")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from datetime import date, datetime
 
 import pytest
+from conftest import BIN
 
 from archivekeeper import naming, scanner, walker
 from archivekeeper.store import Store
@@ -127,9 +129,35 @@ def test_two_paths_with_the_same_marker_are_both_offline(studio):
 
 
 def test_volume_init_refuses_another_name(studio):
-    result = studio.run("volume", "init", str(studio.volumes["studio"]), "--name", "other")
+    result = studio.run("volume", "init", str(studio.volumes["studio"]), "--name", "backup-1")
     assert result.exit_code == 1
     assert "already a volume named 'studio'" in result.stderr
+
+
+def test_volume_init_refuses_a_name_the_config_does_not_have(studio, tmp_path):
+    blank = tmp_path / "blank"
+    blank.mkdir()
+    result = studio.run("volume", "init", str(blank), "--name", "backup-2")
+    assert result.exit_code == 2
+    assert "no volume named 'backup-2'" in result.stderr and "studio, backup-1" in result.stderr
+    assert not (blank / ".archivekeeper").exists()
+
+
+def test_a_missing_fixed_volume_is_an_error_in_the_summary_and_the_exit_code(studio):
+    marker = studio.volumes["studio"] / ".archivekeeper" / "volume.json"
+    marker.rename(marker.with_name("moved.json"))
+    result = studio.cli("scan")
+    assert result.returncode == 1
+    assert "1 errors" in result.stdout and "1 offline volumes" in result.stdout
+
+
+def test_no_config_at_the_default_path_says_how_to_give_one(tmp_path):
+    result = subprocess.run([str(BIN), "--config", str(tmp_path / "none.yaml"), "plan"],
+                            capture_output=True, text=True)
+    assert result.returncode == 78
+    assert "no configuration at" in result.stderr and "--config" in result.stderr
+    assert "ARCHIVEKEEPER_CONFIG" in result.stderr and "archivekeeper demo" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def _vanish_after_first(status, path):
