@@ -293,11 +293,12 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
     return len(chosen)
 
 
-def open_audit(config, clock):
+def open_audit(config, clock, store: Store):
+    """The audit log of config's state_dir; `store` remembers its last record."""
     from archivekeeper.audit import AuditLog
 
     Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-    return AuditLog(Path(config.state_dir), clock.now)
+    return AuditLog(Path(config.state_dir), clock.now, store)
 
 
 def token_names(store: Store, audit) -> dict[str, str]:

@@ -220,6 +220,27 @@ class Store:
             (key, value),
         )
 
+    # -- audit chain memory (audit.ChainMemory) --------------------------------------------------
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last (seq, record hash) of the audit log this index knows of, or None."""
+        value = self.get_meta("audit_head")
+        if value is None:
+            return None
+        seq, _, record_hash = value.partition(" ")
+        if not seq.isdigit() or len(record_hash) != 64:
+            raise StoreError(f"{self.path}: the audit chain it remembers is damaged ({value!r})")
+        return int(seq), record_hash
+
+    def remember_audit_head(self, seq: int, record_hash: str) -> None:
+        """Remember the audit log's last record, in one statement so that two processes that
+        appended in turn but remember out of turn keep the later seq."""
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE "
+            "SET value = excluded.value "
+            "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+            (f"{seq} {record_hash}",),
+        )
+
     def prepare_for_bulk_writes(self) -> None:
         """A scan writes a whole volume in one transaction: keep its pages in memory (64 MB)
         rather than spilling them; other commands keep SQLite's small default cache."""
