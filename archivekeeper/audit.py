@@ -3,11 +3,16 @@
 Each line is one record in canonical JSON with `seq`, `time`, `event`, the caller's fields, `prev`
 (sha256 of the previous line's bytes) and `mac` (HMAC-SHA256 with audit.key over the record
 without `mac`). audit.head names the last record (seq, hash, MAC) so that cutting records off the
-end is detected too. Appends hold an exclusive flock on audit.lock and return only after fsync, so
-a record is on disk before the action it announces. Names and paths go in only as keyed tokens.
+end is detected too. The index remembers the last seq and hash as well (a ChainMemory, updated
+after every append), so a log emptied or deleted together with its head is caught, and no new
+chain starts over it. Appends hold an exclusive flock on audit.lock and return only after fsync,
+so a record is on disk before the action it announces. Names and paths go in only as keyed tokens.
 
-Known limit: an attacker who saved an old audit.head can truncate the log back to it unnoticed;
-only a copy of the head kept elsewhere (e.g. in the mailed report) would catch that.
+The index's memory may lag the log (a run killed after its audit write, before its index commit),
+never lead it: a log holding more records than remembered is fine when the remembered record's
+hash matches; fewer is damage. Known limit: whoever can write the state files and the index
+alike (the same user) can cut the log back and make all three agree; only a copy of the head kept
+elsewhere (e.g. in the mailed report) would catch that.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from archivekeeper.logs import get_logger
 from archivekeeper.naming import normalize_customer
@@ -53,6 +58,15 @@ _log = get_logger()
 
 class AuditError(Exception):
     """The audit log cannot be trusted or written; the caller must not act."""
+
+
+class ChainMemory(Protocol):
+    """Where the index keeps the last (seq, record hash) the log is known to have reached."""
+
+    def audit_head(self) -> tuple[int, str] | None: ...
+
+    def remember_audit_head(self, seq: int, record_hash: str) -> None:
+        """Remember (seq, hash) unless a later seq is remembered already."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +162,11 @@ def _read_tail(fd: int, size: int) -> _Tail:
 class AuditLog:
     """The audit log of one state_dir, shared by the CLI and the daemon."""
 
-    def __init__(self, state_dir: Path, clock: Callable[[], datetime]) -> None:
+    def __init__(self, state_dir: Path, clock: Callable[[], datetime],
+                 memory: ChainMemory | None = None) -> None:
         self.state_dir = Path(state_dir)
         self.clock = clock
+        self.memory = memory
         self._log_path = self.state_dir / LOG_NAME
         self._key_path = self.state_dir / KEY_NAME
         self._head_path = self.state_dir / HEAD_NAME
@@ -172,15 +188,14 @@ class AuditLog:
             self._check_fields(event, fields)
         if not records:
             return []
+        # Read before the lock: the memory never leads the log, so it cannot be stale-high; and
+        # no SQLite call is made while audit.lock is held (a writer may be waiting for it).
+        remembered = self._remembered()
         with self._locked(fcntl.LOCK_EX):
-            key = self._load_key(create=True)
-            fd = os.open(
-                self._log_path,
-                os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-            )
+            key = self._load_key(create=True, remembered=remembered)
+            fd = self._open_for_append(remembered)
             try:
-                seq, prev, log_created = self._prepare_tail(fd, key)
+                seq, prev, log_created = self._prepare_tail(fd, key, remembered)
                 written: list[dict] = []
                 lines: list[bytes] = []
                 for event, fields in records:
@@ -197,6 +212,10 @@ class AuditLog:
             if log_created:
                 _fsync_dir(self.state_dir)
             self._write_head(key, seq, prev)
+        if self.memory is not None:
+            # Inside the caller's transaction this commits with the action's own changes; a
+            # crash before that commit leaves the memory behind the log, which verify accepts.
+            self.memory.remember_audit_head(seq, prev)
         return written
 
     def token(self, kind: str, value: str) -> str:
@@ -209,8 +228,9 @@ class AuditLog:
         if kind == "customer":
             value = normalize_customer(value)
         if self._key is None:
+            remembered = self._remembered()
             with self._locked(fcntl.LOCK_EX):
-                self._load_key(create=True)
+                self._load_key(create=True, remembered=remembered)
         assert self._key is not None
         message = kind.encode() + b"\0" + value.encode("utf-8", "surrogateescape")
         digest = hmac.new(self._key, message, hashlib.sha256).hexdigest()
@@ -218,11 +238,16 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Check every record (JSON, canonical form, MAC, seq, prev chain) and the end of the log
-        against audit.head; return the first problem found. Raise AuditError if audit.key is
-        present but cannot be trusted."""
+        against audit.head and the index's memory; return the first problem found. Raise
+        AuditError if audit.key is present but cannot be trusted."""
+        remembered = self._remembered()
         with self._locked(fcntl.LOCK_SH):
             key = self._load_key(create=False)
             if key is None:
+                if remembered is not None:
+                    return VerifyResult(False, 0, 1, (
+                        f"line 1: cannot be checked: {self._key_path} is missing and the index "
+                        f"remembers seq {remembered[0]} of {self._log_path}"))
                 if self._chain_exists():
                     return VerifyResult(
                         False, 0, 1, f"line 1: cannot be checked: {KEY_NAME} is missing"
@@ -232,9 +257,13 @@ class AuditLog:
             try:
                 log = open(self._log_path, "rb")
             except FileNotFoundError:
+                if remembered is not None:
+                    return VerifyResult(False, 0, 1, (
+                        f"end of log: {self._log_path} is missing but the index remembers seq "
+                        f"{remembered[0]} (log deleted)"))
                 return _verify_missing_log(head, head_problem)
             with log:
-                return _verify_lines(log, key, head, head_problem)
+                return _verify_lines(log, key, head, head_problem, remembered, self._log_path)
 
     def records(self, since: date | None = None) -> Iterator[dict]:
         """Yield the records that parse, oldest first (from `since` on, by each record's own
@@ -276,6 +305,11 @@ class AuditLog:
         finally:
             os.close(fd)
 
+    def _remembered(self) -> tuple[int, str] | None:
+        """The (seq, hash) the index remembers, None if it remembers no record."""
+        head = self.memory.audit_head() if self.memory is not None else None
+        return head if head is not None and head[0] > 0 else None
+
     def _chain_exists(self) -> bool:
         try:
             has_log = self._log_path.stat().st_size > 0
@@ -283,11 +317,12 @@ class AuditLog:
             has_log = False
         return has_log or self._head_path.exists()
 
-    def _load_key(self, create: bool) -> bytes | None:
+    def _load_key(self, create: bool,
+                  remembered: tuple[int, str] | None = None) -> bytes | None:
         """Return the key (call with audit.lock held). If it is absent: create it when `create`
-        is set and no chain exists yet, else return None (create unset) or raise AuditError (a
-        new key would make the existing chain unverifiable). Raise AuditError if the key file
-        cannot be trusted."""
+        is set and no chain exists yet (none on disk, none `remembered` by the index), else
+        return None (create unset) or raise AuditError (a new key would make the existing chain
+        unverifiable). Raise AuditError if the key file cannot be trusted."""
         if self._key is not None:
             return self._key
         try:
@@ -296,6 +331,11 @@ class AuditLog:
         except FileNotFoundError:
             if not create:
                 return None
+        if remembered is not None:
+            raise AuditError(
+                f"{self._key_path} is missing but the index remembers seq {remembered[0]} of "
+                f"{self._log_path}: {self._damaged_hint()}"
+            )
         if self._chain_exists():
             raise AuditError(
                 f"{self._key_path} is missing but the audit log exists: restore the key from a "
@@ -347,14 +387,34 @@ class AuditLog:
         record["mac"] = hmac.new(key, canonical(record), hashlib.sha256).hexdigest()
         return record
 
-    def _prepare_tail(self, fd: int, key: bytes) -> tuple[int, str, bool]:
+    def _open_for_append(self, remembered: tuple[int, str] | None) -> int:
+        """Open the log, creating it only if the index remembers no chain (a refusal must not
+        leave an empty log where a deleted one was)."""
+        flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        if remembered is None:
+            return os.open(self._log_path, flags | os.O_CREAT, 0o600)
+        try:
+            return os.open(self._log_path, flags)
+        except FileNotFoundError:
+            raise AuditError(
+                f"{self._log_path} is missing but the index remembers seq {remembered[0]}: "
+                f"records were removed; {self._damaged_hint()}"
+            ) from None
+
+    def _prepare_tail(self, fd: int, key: bytes,
+                      remembered: tuple[int, str] | None) -> tuple[int, str, bool]:
         """Given the open log, return (last seq, hash of last line, whether the log is new).
         Repair a torn final line left by a crash mid-append; raise AuditError if the end of the
-        log disagrees with audit.head in any other way."""
+        log disagrees with audit.head or ends before the seq the index remembers."""
         size = os.fstat(fd).st_size
         head, head_problem = self._read_head(key)
         if head_problem:
             raise AuditError(f"{self._head_path}: {head_problem}; {self._damaged_hint()}")
+        if size == 0 and remembered is not None:
+            raise AuditError(
+                f"{self._log_path} is empty but the index remembers seq {remembered[0]}: "
+                f"records were removed; {self._damaged_hint()}"
+            )
         if size == 0:
             if head is not None and head[0] != 0:
                 raise AuditError(
@@ -378,6 +438,13 @@ class AuditLog:
             raise AuditError(
                 f"{self._log_path} ends at seq {seq} but {HEAD_NAME} says seq {head_seq}: "
                 f"records were removed or changed; {self._damaged_hint()}"
+            )
+        if remembered is not None and (
+            remembered[0] > seq or (remembered[0] == seq and remembered[1] != last_hash)
+        ):
+            raise AuditError(
+                f"{self._log_path} ends at seq {seq} but the index remembers seq "
+                f"{remembered[0]}: records were removed or changed; {self._damaged_hint()}"
             )
         if tail.torn_bytes:
             # A crash mid-write leaves a partial line after the last complete one; that append
@@ -408,7 +475,8 @@ class AuditLog:
     def _damaged_hint(self) -> str:
         return (
             "run `archivekeeper audit verify`; to start a new chain, move audit.jsonl and "
-            "audit.head aside (keep them as evidence)"
+            "audit.head aside (keep them as evidence) and remove the index's memory of the old "
+            "chain (the audit_head row of its meta table)"
         )
 
     def _write_head(self, key: bytes, seq: int, last_hash: str) -> None:
@@ -471,11 +539,18 @@ def _verify_missing_log(head: tuple[int, str] | None, head_problem: str | None) 
 
 
 def _verify_lines(
-    log: BinaryIO, key: bytes, head: tuple[int, str] | None, head_problem: str | None
+    log: BinaryIO,
+    key: bytes,
+    head: tuple[int, str] | None,
+    head_problem: str | None,
+    remembered: tuple[int, str] | None,
+    log_path: Path,
 ) -> VerifyResult:
-    """Given the open log, check each line on its own and in the chain, then the end."""
+    """Given the open log, check each line on its own and in the chain, then the end against
+    the head and the (seq, hash) the index `remembered`."""
     prev = ZERO_HASH
     hash_at_head = ZERO_HASH
+    hash_at_memory = None
     good = 0
     for number, raw in enumerate(log, start=1):
         if not raw.endswith(b"\n"):
@@ -507,7 +582,28 @@ def _verify_lines(
         good = number
         if head is not None and head[0] == number:
             hash_at_head = prev
-    return _verify_end(good, head, head_problem, hash_at_head)
+        if remembered is not None and remembered[0] == number:
+            hash_at_memory = prev
+    result = _verify_end(good, head, head_problem, hash_at_head)
+    return _against_memory(result, remembered, hash_at_memory, log_path)
+
+
+def _against_memory(result: VerifyResult, remembered: tuple[int, str] | None,
+                    hash_at_memory: str | None, log_path: Path) -> VerifyResult:
+    """Given the result of an otherwise intact chain and the hash of its record at the seq the
+    index remembers, fail it if it ends before that seq or holds another record there."""
+    if not result.ok or remembered is None:
+        return result
+    seq, record_hash = remembered
+    if result.records < seq:
+        return VerifyResult(False, result.records, result.records + 1, (
+            f"end of log: {log_path} ends at seq {result.records} but the index remembers seq "
+            f"{seq} (records removed)"))
+    if hash_at_memory != record_hash:
+        return VerifyResult(False, result.records, seq, (
+            f"line {seq}: {log_path} does not match the record the index remembers at seq "
+            f"{seq} (log rewritten)"))
+    return result
 
 
 def _verify_end(

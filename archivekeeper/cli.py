@@ -74,7 +74,7 @@ class App:
             from archivekeeper.ops import open_audit
 
             try:
-                self._audit = open_audit(self.config, self.clock)
+                self._audit = open_audit(self.config, self.clock, self.store)
                 if self.store.get_meta("config_hash") != self.config.config_hash:
                     with self.store.transaction():
                         self._audit.append("config_change", hash=self.config.config_hash)
@@ -757,7 +757,7 @@ def audit_verify(app: App) -> None:
     """Check the chain: exit 0 intact, 1 with the first bad record."""
     from archivekeeper.ops import open_audit
 
-    result = open_audit(app.config, app.clock).verify()
+    result = open_audit(app.config, app.clock, app.store).verify()
     if result.ok:
         click.echo(f"audit log intact: {result.records} records")
         return
@@ -772,7 +772,7 @@ def audit_show(app: App, since, customer) -> None:
     """The audit log, readable; tokens resolved while the index knows them."""
     from archivekeeper.ops import open_audit, token_names
 
-    log = open_audit(app.config, app.clock)
+    log = open_audit(app.config, app.clock, app.store)
     names = token_names(app.store, log)
     wanted = log.token("customer", customer) if customer else None
     for record in log.records(since):
@@ -820,6 +820,11 @@ def main() -> None:
                    "archivekeeper may be writing to it; try again", err=True)
         sys.exit(EXIT_RUNTIME)
     except Exception as exc:  # a bug: say what and where, not a traceback
+        from archivekeeper.audit import AuditError
+
+        if isinstance(exc, AuditError):  # raised before the step it was to record
+            click.echo(f"archivekeeper: audit log: {exc}; nothing more was done", err=True)
+            sys.exit(EXIT_RUNTIME)
         if os.environ.get("ARCHIVEKEEPER_DEBUG"):
             raise
         click.echo(f"archivekeeper: internal error: {type(exc).__name__}: {exc} (nothing more "

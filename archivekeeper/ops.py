@@ -13,7 +13,7 @@ from archivekeeper import naming, planner, policy
 from archivekeeper.facts import iter_shoot_facts
 from archivekeeper.logs import show_path
 from archivekeeper.model import Announcement, Hold
-from archivekeeper.store import Store
+from archivekeeper.store import Store, private_dir
 
 
 class OpError(Exception):
@@ -362,11 +362,12 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
     return len(chosen)
 
 
-def open_audit(config, clock):
+def open_audit(config, clock, store: Store):
+    """The audit log of config's state_dir; `store` remembers its last record."""
     from archivekeeper.audit import AuditLog
 
-    Path(config.state_dir).mkdir(parents=True, exist_ok=True)
-    return AuditLog(Path(config.state_dir), clock.now)
+    private_dir(config.state_dir)
+    return AuditLog(Path(config.state_dir), clock.now, store)
 
 
 def token_names(store: Store, audit) -> dict[str, str]:

@@ -8,14 +8,16 @@ free pages; WAL lets the daemon and the CLI read while one writes.
 from __future__ import annotations
 
 import itertools
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.filelist import DamagedList, pack_files, unpack_files
-from archivekeeper.logs import show_path
+from archivekeeper.logs import get_logger, show_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -154,13 +156,67 @@ class StoreError(Exception):
     pass
 
 
+def private_dir(path: Path) -> None:
+    """Create state_dir with mode 0700, or make an existing one 0700: the index, the audit log
+    and the reports hold customer names. Every creator of state_dir goes through here, so the
+    first command, whichever it is, sets the mode; umask cannot loosen it. Raise StoreError for
+    a shared (sticky) directory, which chmod would take from its other users."""
+    path = Path(path)
+    try:
+        path.mkdir(mode=0o700, parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot create state_dir: {exc.strerror}") from exc
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot use as state_dir: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{path}: state_dir is not a directory")
+    if st.st_mode & stat.S_ISVTX:
+        raise StoreError(f"{path}: state_dir is a shared directory (sticky bit); give "
+                         "archivekeeper a directory of its own")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode == 0o700:
+        return
+    try:
+        os.chmod(path, 0o700)
+    except OSError as exc:
+        raise StoreError(f"{path}: state_dir has mode {mode:04o} and cannot be made 0700: "
+                         f"{exc.strerror}") from exc
+    if not created and mode & 0o077:
+        get_logger().warning("state_dir_made_private", path=str(path), mode=f"{mode:04o}")
+
+
+def _private_file(path: Path, create: bool) -> None:
+    """Create `path` empty with mode 0600 (with `create`; else leave an absent one absent), and
+    take group and other bits off an existing one, e.g. an index an older version left 0644.
+    SQLite gives the -wal, -shm and -journal files it creates the mode of the index."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | (os.O_CREAT if create else 0), 0o600)
+    except FileNotFoundError:
+        return
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if mode & 0o077:
+            os.fchmod(fd, mode & 0o700)
+            get_logger().warning("state_file_made_private", path=str(path), mode=f"{mode:04o}")
+    finally:
+        os.close(fd)
+
+
 class Store:
     """Given state_dir, open (creating) the index. One connection per process."""
 
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / "index.sqlite"
+        private_dir(state_dir)
         try:
-            Path(state_dir).mkdir(parents=True, exist_ok=True)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                _private_file(Path(f"{self.path}{suffix}"), create=not suffix)
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA secure_delete=ON")
@@ -218,6 +274,27 @@ class Store:
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
+        )
+
+    # -- audit chain memory (audit.ChainMemory) --------------------------------------------------
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last (seq, record hash) of the audit log this index knows of, or None."""
+        value = self.get_meta("audit_head")
+        if value is None:
+            return None
+        seq, _, record_hash = value.partition(" ")
+        if not seq.isdigit() or len(record_hash) != 64:
+            raise StoreError(f"{self.path}: the audit chain it remembers is damaged ({value!r})")
+        return int(seq), record_hash
+
+    def remember_audit_head(self, seq: int, record_hash: str) -> None:
+        """Remember the audit log's last record, in one statement so that two processes that
+        appended in turn but remember out of turn keep the later seq."""
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('audit_head', ?) ON CONFLICT (key) DO UPDATE "
+            "SET value = excluded.value "
+            "WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+            (f"{seq} {record_hash}",),
         )
 
     def prepare_for_bulk_writes(self) -> None:
@@ -496,11 +573,10 @@ class RunLock:
     def acquire(self, wait: float) -> bool:
         """Take the lock, waiting up to `wait` seconds; return False if another holds it."""
         import fcntl
-        import os
         import time
 
+        private_dir(self.path.parent)
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot open the lock: {exc.strerror}") from exc
@@ -520,8 +596,6 @@ class RunLock:
         return True
 
     def release(self) -> None:
-        import os
-
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

@@ -85,7 +85,7 @@ def test_a_hold_added_after_planning_is_seen_before_the_files_move(archive):
     assert [i.path for i in plan.actionable()] == [DUE]
     archive.ok("hold", "add", "--shoot", f"studio:{DUE}", "--kind", "legal-claim",
                "--reason", "claim arrived")
-    audit = open_audit(config, FixedClock(now))
+    audit = open_audit(config, FixedClock(now), store)
     executor = Executor(config, store, audit, now)
     try:
         result = executor.trash_items(plan, lambda: all_holds(config, store),
