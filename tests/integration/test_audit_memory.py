@@ -19,7 +19,7 @@ from conftest import Studio
 
 from archivekeeper.audit import AuditLog, canonical
 
-RECORDS = 5  # config_change + four hold_add
+RECORDS = 6  # config_change and clock_accept (the studio fixture's), four hold_add
 
 
 def hold(studio: Studio, n: int):
@@ -30,7 +30,7 @@ def hold(studio: Studio, n: int):
 @pytest.fixture
 def chained(studio: Studio) -> Studio:
     """A studio whose audit log holds RECORDS records written by the CLI."""
-    for n in range(RECORDS - 1):
+    for n in range(RECORDS - 2):
         assert hold(studio, n).returncode == 0
     return studio
 

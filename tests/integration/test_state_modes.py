@@ -21,6 +21,14 @@ FIRST_COMMANDS = {
 }
 
 
+@pytest.fixture
+def studio(tmp_path: Path) -> Studio:
+    """A studio whose state_dir no command has created yet (no clock accepted either)."""
+    s = Studio(tmp_path, volumes=("studio", "backup-1"), removable=("backup-1",))
+    s.init_volumes(accept_clock=False)
+    return s
+
+
 def run(studio: Studio, *args: str) -> subprocess.CompletedProcess:
     """The installed CLI with umask 022, the usual default that makes files world-readable."""
     return subprocess.run([str(BIN), "--config", str(studio.config), *args],
