@@ -58,7 +58,7 @@ class App:
     @property
     def store(self):
         if self._store is None:
-            from archivekeeper.store import Store, StoreError
+            from archivekeeper.index.store import Store, StoreError
 
             try:
                 self._store = Store(self.config.state_dir)
@@ -70,7 +70,7 @@ class App:
     def audit(self):
         """The audit log; the first use records a config change when the file's hash moved."""
         if getattr(self, "_audit", None) is None:
-            from archivekeeper.audit import AuditError
+            from archivekeeper.act.audit import AuditError
             from archivekeeper.ops import open_audit
 
             try:
@@ -98,10 +98,10 @@ class App:
     def lock(self, wait: float | None = None):
         """Hold state_dir/lock for the rest of this command; fail clearly if another run keeps
         it past `wait` seconds."""
-        from archivekeeper.store import RunLock
+        from archivekeeper.index.store import RunLock
 
         if getattr(self, "_lock", None) is None:
-            from archivekeeper.store import StoreError
+            from archivekeeper.index.store import StoreError
 
             lock = RunLock(self.config.state_dir)
             if wait is None:
@@ -125,13 +125,13 @@ class App:
             "LIMIT 1").fetchone()
         if not pending:
             return
-        from archivekeeper.store import RunLock
+        from archivekeeper.index.store import RunLock
 
         lock = getattr(self, "_lock", None) or RunLock(self.config.state_dir)
         if lock.fd is None and not lock.acquire(0):
             return
         from archivekeeper import ops
-        from archivekeeper.executor import Executor
+        from archivekeeper.act.executor import Executor
 
         executor = None
         try:
@@ -153,7 +153,7 @@ class App:
 
     def volume_statuses(self, register: bool = True):
         """Probe every configured volume; register first-seen ids in the index."""
-        from archivekeeper.volumes import probe
+        from archivekeeper.index.volumes import probe
 
         rows = self.store.db.execute("SELECT name, volume_id FROM volumes").fetchall()
         recorded = {r[0]: r[1] for r in rows}
@@ -201,7 +201,8 @@ def check_config(app: App) -> None:
     click.echo(f"{cfg.source}: configuration is valid "
                f"({len(cfg.volumes)} volumes, {len(cfg.rules)} rules, {len(cfg.holds)} holds)")
     if (Path(cfg.state_dir) / "index.sqlite").exists():
-        from archivekeeper import ops, policy
+        from archivekeeper import ops
+        from archivekeeper.core import policy
 
         shoots = ops.plannable_shoots(app.store, cfg)
         for warning in policy.unused_rules_and_holds(shoots, cfg.model_rules(),
@@ -220,7 +221,7 @@ def volume() -> None:
 @pass_app
 def volume_init(app: App, path: Path, name: str) -> None:
     """Write the volume marker at PATH (refuses a marker of another name)."""
-    from archivekeeper.volumes import VolumeError, init_volume
+    from archivekeeper.index.volumes import VolumeError, init_volume
 
     names = [v.name for v in app.config.volumes]
     if name not in names:
@@ -254,7 +255,7 @@ def volume_list(app: App, as_json: bool) -> None:
     if as_json:
         emit_json({"volumes": vols})
         return
-    from archivekeeper.scanner import human_bytes
+    from archivekeeper.index.scanner import human_bytes
 
     render_table(["volume", "path", "state", "last seen", "shoots", "size"],
                  [[v["name"], v["path"], v["state"] + (f" ({v['reason']})" if v["reason"] else ""),
@@ -312,7 +313,9 @@ def scan(app: App, only: str | None, full: bool) -> None:
 
 
 def run_scan(app: App, only: str | None, full: bool):
-    from archivekeeper import naming, ops, scanner
+    from archivekeeper import ops
+    from archivekeeper.core import naming
+    from archivekeeper.index import scanner
 
     cfg = app.config
     if only is not None and cfg.volume(only) is None:
@@ -330,7 +333,7 @@ def run_scan(app: App, only: str | None, full: bool):
 
     def exif_reader():
         if not readers:
-            from archivekeeper.exif import ExifReader
+            from archivekeeper.index.exif import ExifReader
 
             readers.append(ExifReader(workers=min(2, os.cpu_count() or 1)))
         return readers[0]
@@ -381,8 +384,9 @@ class progress_bar:
 @pass_app
 def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> None:
     """List indexed shoots."""
-    from archivekeeper import facts, naming
-    from archivekeeper.store import shoot_json
+    from archivekeeper.core import naming
+    from archivekeeper.index import facts
+    from archivekeeper.index.store import shoot_json
 
     key = naming.normalize_customer(customer) if customer is not None else None
     warn_offline(app.volume_statuses())  # their shoots are listed from the index
@@ -392,7 +396,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     if as_json:
         emit_json({"shoots": docs})
         return
-    from archivekeeper.scanner import human_bytes
+    from archivekeeper.index.scanner import human_bytes
 
     render_table(
         ["id", "volume", "path", "customer", "date", "source", "type", "files", "size",
@@ -463,7 +467,7 @@ def plan(app: App, as_of, as_json: bool) -> None:
 
 
 def print_plan(result) -> None:
-    from archivekeeper.scanner import human_bytes
+    from archivekeeper.index.scanner import human_bytes
 
     rows = []
     for item in result.items:
@@ -498,10 +502,11 @@ def print_plan(result) -> None:
 @pass_app
 def explain(app: App, path: str, as_json: bool) -> None:
     """Every rule and hold for a shoot folder or file, and the decision."""
-    from archivekeeper import ops, policy
-    from archivekeeper.facts import iter_shoot_facts
+    from archivekeeper import ops
+    from archivekeeper.core import policy
+    from archivekeeper.core.planner import earliest_deletion
+    from archivekeeper.index.facts import iter_shoot_facts
     from archivekeeper.logs import show_path
-    from archivekeeper.planner import earliest_deletion
 
     try:
         volume, rel = ops.resolve_target(app.config, path)
@@ -654,7 +659,7 @@ def approve(app: App, all_: bool, shoot_ids) -> None:
 def apply_cmd(app: App, dry_run: bool) -> None:
     """Move due items to trash, purge expired trash."""
     from archivekeeper import ops
-    from archivekeeper.scanner import human_bytes
+    from archivekeeper.index.scanner import human_bytes
 
     if not dry_run:
         app.lock()
@@ -686,8 +691,8 @@ def trash() -> None:
 @pass_app
 def trash_list(app: App, as_json: bool) -> None:
     """What is in trash, and when it is purged."""
+    from archivekeeper.index.scanner import human_bytes
     from archivekeeper.ops import trash_docs
-    from archivekeeper.scanner import human_bytes
 
     docs = trash_docs(app.store)
     if as_json:
@@ -719,7 +724,7 @@ def trash_restore(app: App, item_id: int) -> None:
 def trash_purge(app: App) -> None:
     """Delete for good the trash past its retention (holds re-checked)."""
     from archivekeeper import ops
-    from archivekeeper.scanner import human_bytes
+    from archivekeeper.index.scanner import human_bytes
 
     app.lock()
     result = op_call(ops.purge_trash, app.config, app.store, app.audit, app.clock)
@@ -794,7 +799,7 @@ def _resolve(value, names):
 
 def main() -> None:
     """Entry point: never a traceback for a person; exit codes as SPEC.md says."""
-    from archivekeeper.store import StoreError
+    from archivekeeper.index.store import StoreError
 
     try:
         cli.main(standalone_mode=False, prog_name="archivekeeper")
@@ -820,7 +825,7 @@ def main() -> None:
                    "archivekeeper may be writing to it; try again", err=True)
         sys.exit(EXIT_RUNTIME)
     except Exception as exc:  # a bug: say what and where, not a traceback
-        from archivekeeper.audit import AuditError
+        from archivekeeper.act.audit import AuditError
 
         if isinstance(exc, AuditError):  # raised before the step it was to record
             click.echo(f"archivekeeper: audit log: {exc}; nothing more was done", err=True)

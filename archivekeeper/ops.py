@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from archivekeeper import naming, planner, policy
-from archivekeeper.facts import iter_shoot_facts
+from archivekeeper.core import naming, planner, policy
+from archivekeeper.core.model import Announcement, Hold
+from archivekeeper.index.facts import iter_shoot_facts
+from archivekeeper.index.store import Store, private_dir
 from archivekeeper.logs import show_path
-from archivekeeper.model import Announcement, Hold
-from archivekeeper.store import Store, private_dir
 
 
 class OpError(Exception):
@@ -364,7 +364,7 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
 
 def open_audit(config, clock, store: Store):
     """The audit log of config's state_dir; `store` remembers its last record."""
-    from archivekeeper.audit import AuditLog
+    from archivekeeper.act.audit import AuditLog
 
     private_dir(config.state_dir)
     return AuditLog(Path(config.state_dir), clock.now, store)
@@ -410,7 +410,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
     """Move due items to trash and purge expired trash. Return (plan, result); result is None
     for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
     was moved, and the refusal is audited."""
-    from archivekeeper.executor import Executor
+    from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
@@ -443,7 +443,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
 
 def purge_trash(config, store: Store, audit, clock):
     """`trash purge`: purge expired trash (holds re-checked; the clock guard applies)."""
-    from archivekeeper.executor import Executor
+    from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
@@ -466,7 +466,7 @@ def purge_trash(config, store: Store, audit, clock):
 
 
 def restore_trash(config, store: Store, audit, clock, group_id: int):
-    from archivekeeper.executor import Executor
+    from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_archive import HEAD, SPEC_RULES, compile_package  # noqa: E402
 
-from archivekeeper.filelist import pack_files  # noqa: E402
-from archivekeeper.store import Store  # noqa: E402
+from archivekeeper.index.filelist import pack_files  # noqa: E402
+from archivekeeper.index.store import Store  # noqa: E402
 
 BIN = Path(sys.executable).parent / "archivekeeper"
 CONFIG = HEAD.replace("name: bench", "name: studio") + SPEC_RULES + """\

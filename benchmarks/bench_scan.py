@@ -84,7 +84,7 @@ def main() -> None:
         make(exif_root, args.exif_files, exif_shoots=10**9, per_shoot=2 * 50)
         jpegs = [str(p) for p in (exif_root / "volume").rglob("*.jpg")]
         sys.path.insert(0, str(HERE.parent))
-        from archivekeeper.exif import ExifReader
+        from archivekeeper.index.exif import ExifReader
 
         def ours() -> float:
             start = time.perf_counter()

@@ -28,10 +28,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from archivekeeper import model
-from archivekeeper.cron import parse_cron
-from archivekeeper.durations import Period, parse_interval, parse_period, parse_size
-from archivekeeper.naming import compile_pattern, normalize_customer
+from archivekeeper.core import model
+from archivekeeper.core.cron import parse_cron
+from archivekeeper.core.durations import Period, parse_interval, parse_period, parse_size
+from archivekeeper.core.naming import compile_pattern, normalize_customer
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")

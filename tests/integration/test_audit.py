@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from archivekeeper.audit import AuditError, AuditLog, VerifyResult, canonical
-from archivekeeper.naming import normalize_customer
+from archivekeeper.act.audit import AuditError, AuditLog, VerifyResult, canonical
+from archivekeeper.core.naming import normalize_customer
 
 HELSINKI_SUMMER = timezone(timedelta(hours=3))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import Studio
 
-from archivekeeper.audit import AuditLog, canonical
+from archivekeeper.act.audit import AuditLog, canonical
 
 RECORDS = 6  # config_change and clock_accept (the studio fixture's), four hold_add
 
@@ -128,8 +128,8 @@ KILLED_RUN = """
 import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
-from archivekeeper.audit import AuditLog
-from archivekeeper.store import Store
+from archivekeeper.act.audit import AuditLog
+from archivekeeper.index.store import Store
 
 state = Path(sys.argv[1])
 store = Store(state)
@@ -169,7 +169,7 @@ def test_a_run_killed_between_its_audit_write_and_its_index_commit_verifies(
 
 
 def test_the_index_keeps_the_later_seq_when_appenders_remember_out_of_turn(tmp_path) -> None:
-    from archivekeeper.store import Store
+    from archivekeeper.index.store import Store
 
     store = Store(tmp_path)
     store.remember_audit_head(5, "5" * 64)
@@ -180,7 +180,7 @@ def test_the_index_keeps_the_later_seq_when_appenders_remember_out_of_turn(tmp_p
 
 
 def _append_with_index(state: str, label: int, count: int) -> None:
-    from archivekeeper.store import Store
+    from archivekeeper.index.store import Store
 
     store = Store(Path(state))
     log = AuditLog(Path(state), lambda: datetime.now(UTC), store)
@@ -195,7 +195,7 @@ def _append_with_index(state: str, label: int, count: int) -> None:
 def test_two_processes_appending_at_once_leave_the_index_at_the_last_record(tmp_path) -> None:
     import multiprocessing
 
-    from archivekeeper.store import Store
+    from archivekeeper.index.store import Store
 
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_append_with_index, args=(str(tmp_path), label, 150))

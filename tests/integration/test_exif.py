@@ -1,4 +1,4 @@
-"""archivekeeper.exif on real camera files (checked against ExifTool's reading), broken and hostile
+"""archivekeeper.index.exif on real camera files (checked against ExifTool's reading), broken and hostile
 files, odd paths, and real worker processes that hang, crash or cannot start."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from PIL import Image
 from structlog.testing import capture_logs
 
-from archivekeeper import exif
-from archivekeeper.exif import ExifDate, ExifReader, parse_exif_datetime, read_date_inprocess
+from archivekeeper.index import exif
+from archivekeeper.index.exif import ExifDate, ExifReader, parse_exif_datetime, read_date_inprocess
 
 # The camera sample corpus: $ARCHIVEKEEPER_EXIF_SAMPLES, else ../shared/testdata/exif-samples
 # beside the repository (where the project's CI lays it).
@@ -449,7 +449,7 @@ def crash_on(name: bytes):
     def command(size_cap: int) -> list[str]:
         code = (
             "import os, signal, sys\n"
-            "import archivekeeper.exif as worker\n"
+            "import archivekeeper.index.exif as worker\n"
             "real = worker._read_exif_date\n"
             "def read(path, cap):\n"
             f"    if os.path.basename(path) == {name!r}:\n"
@@ -507,7 +507,7 @@ def test_worker_stuck_in_a_loop_exits_when_its_parent_dies(tmp_path):
     hanging.write_bytes(HANGING_HEIC)
     parent_code = (
         "import os, sys\n"
-        "from archivekeeper.exif import _Worker\n"
+        "from archivekeeper.index.exif import _Worker\n"
         "worker = _Worker(1000)\n"
         "worker.send([sys.argv[1].encode()], b'/')\n"
         "assert os.read(worker.from_worker, 100) == b'ready\\n'\n"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archivekeeper import fsops
-from archivekeeper.fsops import Expect, FsError, Outcome, VolumeRoot, filesystem_type
+from archivekeeper.act import fsops
+from archivekeeper.act.fsops import Expect, FsError, Outcome, VolumeRoot, filesystem_type
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -619,7 +619,7 @@ def test_any_name_round_trips_through_trash(directory: bytes, name: bytes) -> No
 
 CRASH_SCRIPT = """
 import json, sys
-from archivekeeper.fsops import Expect, VolumeRoot, mutation_count
+from archivekeeper.act.fsops import Expect, VolumeRoot, mutation_count
 root, plans = sys.argv[1], json.loads(sys.argv[2])
 with VolumeRoot.open(root, "studio") as volume:
     for rel in ("shoot/a.jpg", "shoot/b.jpg"):

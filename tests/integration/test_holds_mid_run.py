@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from conftest import DUE_RULES, OLD, at
 
-from archivekeeper import fsops
+from archivekeeper.act import fsops
 
 FIRST = "2015-03-01 Mäkinen Anna"
 SECOND = "2015-04-01 Virtanen Matti"

@@ -11,11 +11,11 @@ from datetime import date, datetime, timedelta
 import pytest
 from conftest import DUE_RULES, OLD, at
 
+from archivekeeper.act.executor import Executor
 from archivekeeper.clock import FixedClock
 from archivekeeper.config import load_config
-from archivekeeper.executor import Executor
+from archivekeeper.index.store import Store
 from archivekeeper.ops import all_holds, compute_plan, erasure_records, open_audit
-from archivekeeper.store import Store
 
 DUE = "2015-03-01 Mäkinen Anna"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 
 from conftest import DUE_RULES, OLD, at
 
-from archivekeeper.store import RunLock
+from archivekeeper.index.store import RunLock
 
 RULES = DUE_RULES
 DUE = "2015-03-01 Mäkinen Anna"

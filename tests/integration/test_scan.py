@@ -12,9 +12,10 @@ from datetime import date, datetime
 import pytest
 from conftest import BIN
 
-from archivekeeper import naming, scanner, walker
-from archivekeeper.store import Store
-from archivekeeper.volumes import probe
+from archivekeeper.core import naming
+from archivekeeper.index import scanner, walker
+from archivekeeper.index.store import Store
+from archivekeeper.index.volumes import probe
 
 OLD = time.time() - 3 * 86400
 

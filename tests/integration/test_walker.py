@@ -10,10 +10,10 @@ import sys
 import pytest
 from conftest import DUE_RULES, OLD
 
-from archivekeeper import walker
-from archivekeeper.filelist import DamagedList, pack_files, unpack_files
-from archivekeeper.store import Store
-from archivekeeper.volumes import MARKER
+from archivekeeper.index import walker
+from archivekeeper.index.filelist import DamagedList, pack_files, unpack_files
+from archivekeeper.index.store import Store
+from archivekeeper.index.volumes import MARKER
 
 
 def _long_chain(top: str, levels: int = 20) -> None:
@@ -216,7 +216,7 @@ def test_workers_never_import_code_from_the_current_folder(studio, tmp_path, mon
     studio.shoot("studio", "2019-06-01 Asiakas")
     studio.ok("scan")
     assert listed_here == []  # listed by a worker
-    from archivekeeper.exif import ExifReader
+    from archivekeeper.index.exif import ExifReader
 
     with ExifReader(workers=1) as reader:
         assert reader.read_dates([os.fsencode(studio.volumes["studio"] / "missing.jpg")])
@@ -312,7 +312,7 @@ def test_an_mtime_past_2262_is_indexed_clamped_and_never_moved(studio):
 
 def test_inodes_past_2_63_survive_apply_and_restore(studio, monkeypatch):
     """FUSE filesystems and some NAS use all 64 bits of an inode number."""
-    from archivekeeper import fsops
+    from archivekeeper.act import fsops
 
     studio.write_config(DUE_RULES)
     due = "2015-03-01 Mäkinen Anna"

@@ -12,7 +12,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archivekeeper import model
 from archivekeeper.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -20,7 +19,8 @@ from archivekeeper.config import (
     load_config,
     resolve_config_path,
 )
-from archivekeeper.durations import Period
+from archivekeeper.core import model
+from archivekeeper.core.durations import Period
 
 BROKEN = Path(__file__).parent / "broken_configs"
 EXAMPLE = Path(__file__).parents[2] / "config" / "archivekeeper.yaml"

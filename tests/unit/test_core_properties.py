@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archivekeeper.durations import Period
-from archivekeeper.model import (
+from archivekeeper.core.durations import Period
+from archivekeeper.core.model import (
     Announcement,
     Erasure,
     FileFact,
@@ -20,9 +20,9 @@ from archivekeeper.model import (
     Rule,
     ShootFact,
 )
-from archivekeeper.naming import normalize_customer
-from archivekeeper.planner import build_plan, check_clock
-from archivekeeper.policy import evaluate_all, explain_shoot
+from archivekeeper.core.naming import normalize_customer
+from archivekeeper.core.planner import build_plan, check_clock
+from archivekeeper.core.policy import evaluate_all, explain_shoot
 
 CUSTOMERS = ["Virtanen Matti", "virtanen_matti", "Mäkinen Anna", "Ma\u0308kinen  Anna", "Korhonen"]
 TYPES = [None, "wedding", "passport"]

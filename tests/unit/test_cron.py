@@ -9,7 +9,7 @@ import pytest
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from archivekeeper.cron import parse_cron
+from archivekeeper.core.cron import parse_cron
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 

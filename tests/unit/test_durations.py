@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archivekeeper.durations import Period, parse_interval, parse_period, parse_size
+from archivekeeper.core.durations import Period, parse_interval, parse_period, parse_size
 
 
 @pytest.mark.parametrize("text,expected", [

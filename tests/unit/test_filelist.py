@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archivekeeper.filelist import KINDS, DamagedList, pack_files, unpack_files
-from archivekeeper.walker import Walk, list_shoot
+from archivekeeper.index.filelist import KINDS, DamagedList, pack_files, unpack_files
+from archivekeeper.index.walker import Walk, list_shoot
 
 names = st.binary(min_size=1, max_size=40).filter(lambda b: b"\0" not in b)
 files = st.lists(

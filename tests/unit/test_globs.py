@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archivekeeper.globs import compile_glob, fold
+from archivekeeper.core.globs import compile_glob, fold
 
 
 @pytest.mark.parametrize(

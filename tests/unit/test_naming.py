@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archivekeeper.naming import (
+from archivekeeper.core.naming import (
     Container,
     ShootName,
     ShootPattern,

@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from archivekeeper.durations import parse_period
-from archivekeeper.model import (
+from archivekeeper.core.durations import parse_period
+from archivekeeper.core.model import (
     Announcement,
     Erasure,
     FileFact,
@@ -15,9 +15,9 @@ from archivekeeper.model import (
     Rule,
     ShootFact,
 )
-from archivekeeper.naming import normalize_customer
-from archivekeeper.planner import build_plan, check_clock, earliest_deletion, item_key
-from archivekeeper.policy import evaluate_all
+from archivekeeper.core.naming import normalize_customer
+from archivekeeper.core.planner import build_plan, check_clock, earliest_deletion, item_key
+from archivekeeper.core.policy import evaluate_all
 
 HELSINKI_WINTER = timezone(timedelta(hours=2))
 HELSINKI_SUMMER = timezone(timedelta(hours=3))

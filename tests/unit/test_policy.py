@@ -4,10 +4,10 @@ from datetime import date
 
 import pytest
 
-from archivekeeper.durations import parse_period
-from archivekeeper.model import Erasure, FileFact, Hold, Match, Rule, ShootFact
-from archivekeeper.naming import normalize_customer
-from archivekeeper.policy import evaluate_shoot, explain_shoot, unused_rules_and_holds
+from archivekeeper.core.durations import parse_period
+from archivekeeper.core.model import Erasure, FileFact, Hold, Match, Rule, ShootFact
+from archivekeeper.core.naming import normalize_customer
+from archivekeeper.core.policy import evaluate_shoot, explain_shoot, unused_rules_and_holds
 
 
 def make_shoot(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from archivekeeper.durations import Period
+from archivekeeper.core.durations import Period
 
 HOLD_KINDS = ("accounting", "invoice", "collection", "legal-claim", "restriction", "other")
 BASES = ("shoot_date", "last_used", "modified")

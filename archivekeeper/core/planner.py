@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from archivekeeper.durations import Period
-from archivekeeper.model import Announcement, FileFact, Limits, ShootFact
-from archivekeeper.policy import FileGroup, ShootDecision, hold_active, hold_text, shoot_blocks
+from archivekeeper.core.durations import Period
+from archivekeeper.core.model import Announcement, FileFact, Limits, ShootFact
+from archivekeeper.core.policy import FileGroup, ShootDecision, hold_active, hold_text, shoot_blocks
 
 STATUSES = ("due", "awaiting-approval", "upcoming", "blocked")
 _STATUS_ORDER = {status: i for i, status in enumerate(STATUSES)}

@@ -33,8 +33,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from archivekeeper.core.naming import normalize_customer
 from archivekeeper.logs import get_logger
-from archivekeeper.naming import normalize_customer
 
 LOG_NAME = "audit.jsonl"
 KEY_NAME = "audit.key"

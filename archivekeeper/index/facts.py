@@ -6,10 +6,10 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
+from archivekeeper.core.model import FileFact, ShootFact
+from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
+from archivekeeper.index.store import Store
 from archivekeeper.logs import show_path
-from archivekeeper.model import FileFact, ShootFact
-from archivekeeper.naming import EARLIEST_PLAUSIBLE
-from archivekeeper.store import Store
 
 
 def mtime_date(mtime_ns: int) -> date:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from archivekeeper.filelist import DamagedList, pack_files, unpack_files
+from archivekeeper.index.filelist import DamagedList, pack_files, unpack_files
 from archivekeeper.logs import get_logger, show_path
 
 SCHEMA = """

@@ -17,10 +17,10 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from archivekeeper.durations import Period
-from archivekeeper.globs import CompiledGlob, compile_glob, fold
-from archivekeeper.model import Erasure, FileFact, Hold, Match, Rule, ShootFact
-from archivekeeper.naming import normalize_customer
+from archivekeeper.core.durations import Period
+from archivekeeper.core.globs import CompiledGlob, compile_glob, fold
+from archivekeeper.core.model import Erasure, FileFact, Hold, Match, Rule, ShootFact
+from archivekeeper.core.naming import normalize_customer
 
 ERASURE_RULE = "erasure"
 _SHOOT_KEYS = ("customer", "type", "volume", "path")

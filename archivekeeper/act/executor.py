@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from archivekeeper import fsops, planner, policy
+from archivekeeper.act import fsops
+from archivekeeper.core import planner, policy
+from archivekeeper.index.store import Store, inode_from_sql, inode_to_sql
+from archivekeeper.index.volumes import probe
 from archivekeeper.logs import get_logger, show_path
-from archivekeeper.store import Store, inode_from_sql, inode_to_sql
-from archivekeeper.volumes import probe
 
 log = get_logger()
 AUDIT_CHUNK = 64  # shoots whose intent records share one fsync
@@ -241,7 +242,7 @@ class Executor:
     def _still_due(self, item, rules, holds, erasures, today):
         """Re-read the shoot's holds and rules just before moving: return the item's files that
         are still deletable today."""
-        from archivekeeper.facts import iter_shoot_facts
+        from archivekeeper.index.facts import iter_shoot_facts
 
         row = self.store.shoot(item.shoot_id)
         if row is None or row["state"] != "online" or row["incomplete"]:

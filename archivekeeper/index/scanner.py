@@ -16,14 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from archivekeeper import naming, walker
 from archivekeeper.clock import filesystem_now_ns
-from archivekeeper.facts import mtime_date
-from archivekeeper.filelist import unpack_files
+from archivekeeper.core import naming
+from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
+from archivekeeper.index import walker
+from archivekeeper.index.facts import mtime_date
+from archivekeeper.index.filelist import unpack_files
+from archivekeeper.index.store import Store
+from archivekeeper.index.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
 from archivekeeper.logs import get_logger, show_path
-from archivekeeper.naming import EARLIEST_PLAUSIBLE
-from archivekeeper.store import Store
-from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
 
 EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw2", "pef", "srw",
             "heic", "heif"}

@@ -19,8 +19,8 @@ import threading
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from archivekeeper.filelist import KIND_BY_EXT, pack_files
-from archivekeeper.workers import command as workers_command
+from archivekeeper.index.filelist import KIND_BY_EXT, pack_files
+from archivekeeper.index.workers import command as workers_command
 
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
 WORKERS_FROM = 64  # shoots to list before workers pay for their start-up (~40 ms)
@@ -115,7 +115,7 @@ def listings(walk: Walk, jobs: list[tuple[bytes, int]], workers: int = 2,
     to `workers` worker processes when there are at least WORKERS_FROM jobs."""
     done = 0
     if workers > 1 and len(jobs) >= WORKERS_FROM:
-        pool = _Pool(walk, command or workers_command("archivekeeper.walker"))
+        pool = _Pool(walk, command or workers_command("archivekeeper.index.walker"))
         try:
             for listing in pool.run(jobs, workers):
                 done += 1

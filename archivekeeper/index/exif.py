@@ -2,7 +2,7 @@
 
 This is the only module that uses exifread. exifread parses hostile bytes in pure Python and has
 known inputs that make it loop forever (a HEIC box whose 64-bit size is 0 is one), so it never
-runs in the caller's process: `ExifReader` feeds paths to a `python -m archivekeeper.exif` worker
+runs in the caller's process: `ExifReader` feeds paths to a `python -m archivekeeper.index.exif` worker
 over a pipe and kills the worker (SIGKILL) when one file takes longer than `timeout`. A hostile
 file therefore costs at most `timeout` seconds, yields None and is logged; the scan goes on.
 
@@ -35,7 +35,7 @@ from typing import BinaryIO, NamedTuple
 
 import exifread
 
-from archivekeeper import workers
+from archivekeeper.index import workers
 
 DEFAULT_SIZE_CAP = 64 * 1024 * 1024
 
@@ -162,7 +162,7 @@ def read_date_inprocess(path: bytes | str, size_cap: int = DEFAULT_SIZE_CAP) -> 
 
 def _worker_command(size_cap: int) -> list[str]:
     """Given a size cap, return the argv that starts one worker."""
-    return workers.command("archivekeeper.exif", str(size_cap))
+    return workers.command("archivekeeper.index.exif", str(size_cap))
 
 
 def _log():
