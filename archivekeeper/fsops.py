@@ -6,8 +6,9 @@ Safety model (what systemd-tmpfiles and tmpreaper learned from their symlink-rac
   component is opened with ``O_RDONLY|O_DIRECTORY|O_NOFOLLOW`` relative to its parent's fd, so a
   component swapped for a symlink is refused instead of followed, and a component renamed away
   mid-walk can never redirect the walk elsewhere: there is no path string to re-resolve.
-- Every directory entered must be on the root's filesystem (``st_dev``) and must not hold another
-  volume's marker ``.archivekeeper/volume.json``.
+- Every directory entered must be on the root's mount (``st_dev`` and the mount id: a bind mount
+  of an outside folder has the volume's st_dev) and must not hold another volume's marker
+  ``.archivekeeper/volume.json``.
 - Right before a file is touched, ``lstat`` (relative to its parent fd) re-verifies it against the
   plan: a regular file of the planned size and mtime_ns, and inode when the filesystem keeps stable
   inode numbers. Anything else is reported ``changed`` and left alone.
@@ -42,6 +43,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from archivekeeper.mounts import holding_mount, mount_id, parse_mountinfo
+
 META_DIR = b".archivekeeper"
 MARKER = META_DIR + b"/volume.json"
 TRASH_DIR = b"trash"
@@ -66,7 +69,6 @@ _PRUNE_STOPS = (
 )
 _RENAME_NOREPLACE = 1
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_MOUNTINFO_ESCAPE = re.compile(rb"\\([0-7]{3})")
 
 T = TypeVar("T")
 
@@ -168,26 +170,12 @@ def filesystem_type(mountinfo: bytes, dev: int, path: bytes) -> str | None:
     A line whose major:minor equals dev wins; otherwise the longest (and, among equals, last)
     mount point containing path, because btrfs subvolumes report a st_dev of their own.
     """
-    best: str | None = None
-    best_length = -1
-    for line in mountinfo.splitlines():
-        fields = line.split(b" ")
-        if b"-" not in fields[5:]:
-            continue
-        separator = fields.index(b"-", 5)
-        if separator + 1 >= len(fields):
-            continue
-        fs_type = fields[separator + 1].decode("utf-8", "replace")
-        major, _, minor = fields[2].partition(b":")
-        if major.isdigit() and minor.isdigit():
-            if (int(major), int(minor)) == (os.major(dev), os.minor(dev)):
-                return fs_type
-        mount_point = _MOUNTINFO_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), fields[4])
-        inside = path == mount_point or path.startswith(mount_point.rstrip(b"/") + b"/")
-        if inside and len(mount_point) >= best_length:
-            best, best_length = fs_type, len(mount_point)
-    return best
-
+    mounts = parse_mountinfo(mountinfo)
+    for mount in mounts:
+        if mount.dev == (os.major(dev), os.minor(dev)):
+            return mount.fs_type
+    found = holding_mount(mounts, path)
+    return found.fs_type if found else None
 
 def _lstat(dir_fd: int, name: bytes) -> os.stat_result | None:
     try:
@@ -262,6 +250,7 @@ class VolumeRoot:
         meta_fd: int,
         name: str,
         dev: int,
+        mount: int | None,
         fs_type: str | None,
         stable_inodes: bool,
     ) -> None:
@@ -269,6 +258,7 @@ class VolumeRoot:
         self._meta_fd = meta_fd
         self.name = name
         self.dev = dev
+        self.mount = mount  # mount id; None: cannot be told here, st_dev alone is compared
         self.fs_type = fs_type
         self.stable_inodes = stable_inodes
 
@@ -314,17 +304,20 @@ class VolumeRoot:
             dev = os.fstat(root_fd).st_dev
             if expected_dev is not None and dev != expected_dev:
                 raise refuse(f"on device {dev}, expected {expected_dev} (another drive mounted?)")
-            meta_fd = cls._open_meta(root_fd, dev, refuse)
+            mount = mount_id(root_fd)
+            meta_fd = cls._open_meta(root_fd, dev, mount, refuse)
         except BaseException:
             os.close(root_fd)
             raise
         fs_type = _root_fs_type(root_fd, dev)
         if stable_inodes is None:
             stable_inodes = fs_type not in UNSTABLE_INODE_FILESYSTEMS
-        return cls(root_fd, meta_fd, name, dev, fs_type, stable_inodes)
+        return cls(root_fd, meta_fd, name, dev, mount, fs_type, stable_inodes)
 
     @staticmethod
-    def _open_meta(root_fd: int, dev: int, refuse: Callable[[str], FsError]) -> int:
+    def _open_meta(
+        root_fd: int, dev: int, mount: int | None, refuse: Callable[[str], FsError]
+    ) -> int:
         missing = "holds no volume marker .archivekeeper/volume.json"
         try:
             meta_fd = os.open(META_DIR, _DIR_FLAGS, dir_fd=root_fd)
@@ -333,8 +326,8 @@ class VolumeRoot:
         except OSError as exc:
             raise refuse(f".archivekeeper is not a real directory: {exc.strerror}") from exc
         try:
-            if os.fstat(meta_fd).st_dev != dev:
-                raise refuse(".archivekeeper is on another filesystem")
+            if os.fstat(meta_fd).st_dev != dev or mount_id(meta_fd) != mount:
+                raise refuse(".archivekeeper is another mount")
             marker = _lstat(meta_fd, b"volume.json")
             if marker is None:
                 raise refuse(missing)
@@ -510,6 +503,8 @@ class VolumeRoot:
     def _check_entered(self, fd: int, name: bytes) -> None:
         if os.fstat(fd).st_dev != self.dev:
             raise _Stop("refused", f"{show_path(name)} is on another filesystem")
+        if mount_id(fd) != self.mount:
+            raise _Stop("refused", f"{show_path(name)} is another mount (a bind mount?)")
         try:
             os.stat(MARKER, dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):

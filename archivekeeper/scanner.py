@@ -1,5 +1,5 @@
 """Walks online volumes into the index. Never deletes, never follows a symlink, never crosses
-onto another filesystem or into another volume.
+onto another filesystem or mount (a bind mount included) or into another volume.
 
 A quick scan skips a shoot whose folders all kept their mtime since the last listing (a folder
 whose mtime was within 2 s of its listing is recorded as "racy" and always re-listed: FAT keeps
@@ -21,6 +21,7 @@ from archivekeeper import naming, walker
 from archivekeeper.facts import mtime_date
 from archivekeeper.filelist import unpack_files
 from archivekeeper.logs import get_logger, show_path
+from archivekeeper.mounts import mount_id
 from archivekeeper.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.store import Store
 from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
@@ -94,9 +95,10 @@ class VolumeScan:
         gen = store.next_gen()
         at = datetime.fromtimestamp(self.start_ns / 1e9, tz=UTC).astimezone().isoformat()
         self.seen: list[int] = []
+        self.root_mount = mount_id(self.root)
         todo = self._find_shoots(gen)
         walk = walker.Walk(self.root, self.status.dev, self.start_ns - RACY_NS,
-                           os.fsencode(MARKER))
+                           os.fsencode(MARKER), self.root_mount)
         jobs = [(rel, mtime_ns) for rel, _, mtime_ns, _ in todo]
         for (rel, verdict, _, shoot_id), listing in zip(
                 todo, walker.listings(walk, jobs, self.workers), strict=True):
@@ -135,13 +137,14 @@ class VolumeScan:
                 child = rel + b"/" + entry.name if rel else entry.name
                 try:
                     st = entry.stat(follow_symlinks=False)
+                    other_mount = mount_id(self.abs(child)) != self.root_mount
                 except OSError as exc:
                     self._error("scan_unreadable_folder", child, exc.strerror)
                     self.protected.append(child)
                     continue
-                if st.st_dev != root_dev:
-                    self._unrecognised(child, "another filesystem is mounted here (not entered)",
-                                       gen)
+                if st.st_dev != root_dev or other_mount:
+                    self._unrecognised(child, "another filesystem or mount is mounted here "
+                                       "(not entered)", gen)
                     continue
                 if os.path.lexists(self.abs(child) + b"/" + os.fsencode(MARKER)):
                     self._unrecognised(child, "another volume (has a volume marker; not entered)",
