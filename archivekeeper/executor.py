@@ -61,7 +61,10 @@ class Executor:
             root = None
             if status is not None and status.online and recorded.get(volume) == status.volume_id:
                 try:
-                    root = fsops.VolumeRoot.open(str(vol.path), volume, expected_dev=status.dev)
+                    # the id is checked again through the handle opened: the folder at the
+                    # path may have been swapped since the probe read it
+                    root = fsops.VolumeRoot.open(str(vol.path), volume, expected_dev=status.dev,
+                                                 expected_id=status.volume_id)
                 except fsops.FsError as exc:
                     log.warning("volume_refused", volume=volume, error=str(exc))
             self._roots[volume] = root

@@ -9,6 +9,8 @@ Safety model (what systemd-tmpfiles and tmpreaper learned from their symlink-rac
 - Every directory entered must be on the root's mount (``st_dev`` and the mount id: a bind mount
   of an outside folder has the volume's st_dev) and must not hold another volume's marker
   ``.archivekeeper/volume.json``.
+- The marker is read through the root's fd, never following a symlink and never blocking (a FIFO
+  planted there is refused, not waited on), and written the same way (``write_marker``).
 - Right before a file is touched, ``lstat`` (relative to its parent fd) re-verifies it against the
   plan: a regular file of the planned size and mtime_ns, and inode when the filesystem keeps stable
   inode numbers. Anything else is reported ``changed`` and left alone.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import re
 import signal
@@ -48,6 +51,9 @@ from archivekeeper.mounts import holding_mount, mount_id, parse_mountinfo
 META_DIR = b".archivekeeper"
 MARKER = META_DIR + b"/volume.json"
 TRASH_DIR = b"trash"
+_MARKER_NAME = b"volume.json"
+_MARKER_TMP = b"volume.json.tmp"
+MARKER_MAX_BYTES = 64 * 1024
 
 TRASH_DIR_MODE = 0o700
 # Restored parents get the process umask applied, like any mkdir(1).
@@ -82,6 +88,10 @@ class FsError(Exception):
         self.volume = volume
         self.reason = reason
         super().__init__(f"error while {verb} {show_path(path)} on volume {volume}: {reason}")
+
+
+class MarkerError(Exception):
+    """A volume marker that is there but is not a small regular JSON file with an id."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,7 @@ def filesystem_type(mountinfo: bytes, dev: int, path: bytes) -> str | None:
     found = holding_mount(mounts, path)
     return found.fs_type if found else None
 
+
 def _lstat(dir_fd: int, name: bytes) -> os.stat_result | None:
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
@@ -241,6 +252,136 @@ def _rename_noreplace(src_fd: int, src: bytes, dst_fd: int, dst: bytes) -> None:
     _mutate(os.unlink, src, dir_fd=src_fd)
 
 
+def open_root(path: str | bytes, name: str) -> int:
+    """Given a volume's configured absolute path and name, return an fd for its root directory.
+
+    Only the final component is opened with O_NOFOLLOW: a root that is itself a symlink is
+    refused, while parents such as /media -> /run/media are followed, as configured. Raise
+    FsError if the path is not absolute, is "/", is missing, is a symlink or not a directory.
+    """
+    raw = os.fsencode(path)
+    trimmed = raw.rstrip(b"/")  # a trailing slash would make the kernel follow a symlink
+
+    def refuse(reason: str) -> FsError:
+        return FsError("opening", raw, name, reason)
+
+    if not raw.startswith(b"/"):
+        raise refuse("the volume path must be absolute")
+    if not trimmed:
+        raise refuse("the filesystem root cannot be a volume")
+    try:
+        return os.open(trimmed, _DIR_FLAGS)
+    except FileNotFoundError:
+        raise refuse("no such directory (drive not mounted?)") from None
+    except OSError as exc:
+        if exc.errno not in _NOT_A_DIRECTORY:
+            raise refuse(exc.strerror or str(exc)) from exc
+        try:
+            what = _kind(os.lstat(trimmed).st_mode)
+        except OSError:
+            what = "gone"
+        raise refuse(f"the volume root is {what}, not a directory") from exc
+
+
+def read_marker(root_fd: int) -> dict | None:
+    """Given an open volume root, return its marker .archivekeeper/volume.json (a dict whose "id"
+    is text), or None if it has none.
+
+    Never follows a symlink, never waits on a FIFO or device planted there, reads at most
+    MARKER_MAX_BYTES. Raise MarkerError saying what is wrong with a marker that is unusable.
+    """
+    try:
+        meta_fd = os.open(META_DIR, _DIR_FLAGS, dir_fd=root_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MarkerError(_meta_problem(root_fd, exc)) from exc
+    with _closing(meta_fd):
+        return _read_marker_in(meta_fd)
+
+
+def write_marker(root_fd: int, content: bytes) -> None:
+    """Given an open volume root that has no marker, write content as .archivekeeper/volume.json.
+
+    Through fds and never through a symlink: a symlink at .archivekeeper is refused, one at the
+    temp file is removed (unlink never follows), the temp file is created O_EXCL|O_NOFOLLOW.
+    Never onto another mount. Synced, renamed into place, the folders synced. Raise MarkerError
+    or OSError.
+    """
+    try:
+        os.mkdir(META_DIR, dir_fd=root_fd)
+    except FileExistsError:
+        pass  # the open below decides whether it is a real directory
+    try:
+        meta_fd = os.open(META_DIR, _DIR_FLAGS, dir_fd=root_fd)
+    except OSError as exc:
+        raise MarkerError(_meta_problem(root_fd, exc)) from exc
+    with _closing(meta_fd):
+        root = os.fstat(root_fd)
+        if os.fstat(meta_fd).st_dev != root.st_dev or mount_id(meta_fd) != mount_id(root_fd):
+            raise MarkerError(".archivekeeper is another mount")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(_MARKER_TMP, flags, 0o644, dir_fd=meta_fd)
+        except FileExistsError:
+            os.unlink(_MARKER_TMP, dir_fd=meta_fd)  # a crashed init's, or planted: never followed
+            fd = os.open(_MARKER_TMP, flags, 0o644, dir_fd=meta_fd)
+        with _closing(fd):
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        os.rename(_MARKER_TMP, _MARKER_NAME, src_dir_fd=meta_fd, dst_dir_fd=meta_fd)
+        os.fsync(meta_fd)
+    os.fsync(root_fd)
+
+
+def _meta_problem(root_fd: int, exc: OSError) -> str:
+    if exc.errno in _NOT_A_DIRECTORY:
+        found = _lstat(root_fd, META_DIR)
+        return f".archivekeeper is {_kind(found.st_mode) if found else 'gone'}, not a directory"
+    return f".archivekeeper cannot be opened: {exc.strerror}"
+
+
+def _read_marker_in(meta_fd: int) -> dict | None:
+    where = ".archivekeeper/volume.json"
+    found = _lstat(meta_fd, _MARKER_NAME)
+    if found is None:
+        return None
+    if stat.S_ISLNK(found.st_mode):
+        raise MarkerError(f"{where} is a symlink")
+    if not stat.S_ISREG(found.st_mode):
+        raise MarkerError(f"{where} is not a regular file (it is {_kind(found.st_mode)})")
+    try:
+        # O_NONBLOCK: if a FIFO is swapped in after the lstat, opening it must not wait
+        fd = os.open(_MARKER_NAME, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     dir_fd=meta_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MarkerError(f"{where} cannot be read: {exc.strerror}") from exc
+    with _closing(fd):
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise MarkerError(f"{where} is not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MARKER_MAX_BYTES:
+            chunk = os.read(fd, MARKER_MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > MARKER_MAX_BYTES:
+        raise MarkerError(f"{where} is larger than {MARKER_MAX_BYTES} bytes")
+    try:
+        marker = json.loads(b"".join(chunks))
+    except ValueError:
+        raise MarkerError(f"{where} is not valid JSON") from None
+    if not isinstance(marker, dict) or not isinstance(marker.get("id"), str) or not marker["id"]:
+        raise MarkerError(f"{where} has no volume id")
+    return marker
+
+
 class VolumeRoot:
     """An open volume root: every operation below it is fd-relative and re-verified."""
 
@@ -269,43 +410,26 @@ class VolumeRoot:
         name: str,
         expected_dev: int | None = None,
         stable_inodes: bool | None = None,
+        expected_id: str | None = None,
     ) -> VolumeRoot:
-        """Given a volume's configured absolute path and name, return it opened.
+        """Given a volume's configured absolute path and name, return it opened (see open_root).
 
-        Only the final component is opened with O_NOFOLLOW: a root that is itself a symlink is
-        refused, while parents such as /media -> /run/media are followed, as configured.
-        stable_inodes None reads the filesystem type from /proc/self/mountinfo (unknown: True).
-        Raise FsError if the path is not absolute, is "/", is missing, is a symlink or not a
-        directory, is not on expected_dev, or lacks the marker .archivekeeper/volume.json.
+        The marker is read through the opened root, so the id checked is that of the directory
+        every later operation goes through. stable_inodes None reads the filesystem type from
+        /proc/self/mountinfo (unknown: True). Raise FsError as open_root does, or if the root is
+        not on expected_dev, or its marker is missing, unusable, or not of expected_id.
         """
-        raw = os.fsencode(path)
-        trimmed = raw.rstrip(b"/")  # a trailing slash would make the kernel follow a symlink
+        root_fd = open_root(path, name)
 
         def refuse(reason: str) -> FsError:
-            return FsError("opening", raw, name, reason)
+            return FsError("opening", os.fsencode(path), name, reason)
 
-        if not raw.startswith(b"/"):
-            raise refuse("the volume path must be absolute")
-        if not trimmed:
-            raise refuse("the filesystem root cannot be a volume")
-        try:
-            root_fd = os.open(trimmed, _DIR_FLAGS)
-        except FileNotFoundError:
-            raise refuse("no such directory (drive not mounted?)") from None
-        except OSError as exc:
-            if exc.errno not in _NOT_A_DIRECTORY:
-                raise refuse(exc.strerror or str(exc)) from exc
-            try:
-                what = _kind(os.lstat(trimmed).st_mode)
-            except OSError:
-                what = "gone"
-            raise refuse(f"the volume root is {what}, not a directory") from exc
         try:
             dev = os.fstat(root_fd).st_dev
             if expected_dev is not None and dev != expected_dev:
                 raise refuse(f"on device {dev}, expected {expected_dev} (another drive mounted?)")
             mount = mount_id(root_fd)
-            meta_fd = cls._open_meta(root_fd, dev, mount, refuse)
+            meta_fd = cls._open_meta(root_fd, dev, mount, expected_id, refuse)
         except BaseException:
             os.close(root_fd)
             raise
@@ -316,7 +440,11 @@ class VolumeRoot:
 
     @staticmethod
     def _open_meta(
-        root_fd: int, dev: int, mount: int | None, refuse: Callable[[str], FsError]
+        root_fd: int,
+        dev: int,
+        mount: int | None,
+        expected_id: str | None,
+        refuse: Callable[[str], FsError],
     ) -> int:
         missing = "holds no volume marker .archivekeeper/volume.json"
         try:
@@ -324,15 +452,19 @@ class VolumeRoot:
         except FileNotFoundError:
             raise refuse(missing) from None
         except OSError as exc:
-            raise refuse(f".archivekeeper is not a real directory: {exc.strerror}") from exc
+            raise refuse(_meta_problem(root_fd, exc)) from exc
         try:
             if os.fstat(meta_fd).st_dev != dev or mount_id(meta_fd) != mount:
                 raise refuse(".archivekeeper is another mount")
-            marker = _lstat(meta_fd, b"volume.json")
+            try:
+                marker = _read_marker_in(meta_fd)
+            except MarkerError as exc:
+                raise refuse(str(exc)) from exc
             if marker is None:
                 raise refuse(missing)
-            if not stat.S_ISREG(marker.st_mode):
-                raise refuse(f"the marker is {_kind(marker.st_mode)}, not a regular file")
+            if expected_id is not None and marker["id"] != expected_id:
+                raise refuse(f"holds another volume (id {marker['id']}), expected id "
+                             f"{expected_id}")
         except BaseException:
             os.close(meta_fd)
             raise

@@ -24,7 +24,7 @@ from archivekeeper.logs import get_logger, show_path
 from archivekeeper.mounts import mount_id
 from archivekeeper.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.store import Store
-from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
+from archivekeeper.volumes import MARKER, MARKER_DIR, VolumeError, VolumeStatus, read_marker
 
 EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw2", "pef", "srw",
             "heic", "heif"}
@@ -280,7 +280,10 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
                 part = VolumeScan(status, store, patterns, full=full, today=today,
                                   exif_reader=exif_reader, progress=progress,
                                   workers=workers).run()
-                marker = read_marker(status.path)
+                try:
+                    marker, _ = read_marker(status.path, status.name)
+                except VolumeError:
+                    marker = None
                 if marker is None or marker["id"] != status.volume_id:
                     raise _VolumeVanished(f"{status.path}: the volume went away during the scan")
                 store.mark_volume_seen(status.name, str(status.path), now, full)

@@ -121,7 +121,7 @@ def test_open_refuses_an_unexpected_device_a_relative_path_and_a_symlinked_marke
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / ".archivekeeper").symlink_to(volume / ".archivekeeper")
-    with pytest.raises(FsError, match="not a real directory"):
+    with pytest.raises(FsError, match=r"\.archivekeeper is a symlink"):
         VolumeRoot.open(fake, "studio")
 
 
@@ -400,6 +400,22 @@ def test_moving_again_after_a_crash_reports_the_earlier_move(
     assert trash_path(volume, "b1", "shoot/linked.jpg").stat().st_nlink == 1
     assert root.move_to_trash(b"shoot/missing.jpg", "b1", renamed_plan).status == "gone"
     assert root.move_to_trash(b"nowhere/missing.jpg", "b1", renamed_plan).status == "gone"
+
+
+@pytest.mark.parametrize("planted", ["trash", "trash/b1", "trash/b1/shoot"])
+def test_trash_folders_are_never_created_or_entered_through_a_symlink(
+    root: VolumeRoot, volume: Path, outside: Path, planted: str
+) -> None:
+    photo = write(volume / "shoot" / "IMG_1.CR2")
+    expect = plan(photo)
+    link = volume / ".archivekeeper" / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    before = tree(outside)
+    outcome = root.move_to_trash(b"shoot/IMG_1.CR2", "b1", expect)
+    assert outcome.status == "refused" and "is a symlink" in outcome.detail
+    assert photo.read_bytes() == b"photo"
+    assert tree(outside) == before
 
 
 # Restoring --------------------------------------------------------------------------------
