@@ -521,10 +521,11 @@ class VolumeRoot:
         dirs, name = self._split(relpath, verb)
         return self._run(verb, relpath, lambda: self._unlink(self._root_fd, dirs, name, expect))
 
-    def unlink_trash(self, batch: str, relpath: bytes, expect: Expect | None = None) -> Outcome:
-        """Given a trashed file, delete it for good (purge).
+    def unlink_trash(self, batch: str, relpath: bytes, expect: Expect) -> Outcome:
+        """Given a trashed file and what was trashed, delete it for good (purge).
 
-        Return unlinked, gone, changed (not a regular file, or does not match expect) or refused.
+        Return unlinked, gone, changed (not a regular file, or does not match expect: left in
+        trash) or refused.
         Raise FsError on a malformed relpath or batch, or an unexpected OS error.
         """
         verb = "purging"

@@ -507,12 +507,31 @@ def test_unlink_and_unlink_trash_delete_only_verified_regular_files(
         "changed"
     )
     assert root.unlink_trash("b1", b"shoot/trash.jpg", expect) == Outcome("unlinked")
-    assert root.unlink_trash("b1", b"shoot/trash.jpg").status == "gone"
-    assert root.unlink_trash("no-such-batch", b"shoot/trash.jpg").status == "gone"
+    assert root.unlink_trash("b1", b"shoot/trash.jpg", expect).status == "gone"
+    assert root.unlink_trash("no-such-batch", b"shoot/trash.jpg", expect).status == "gone"
     assert root.prune_trash_dirs("b1") == 0  # b1/shoot is still there
     assert root.prune_trash_dirs("b1", b"shoot") == 2
     assert root.prune_trash_dirs("b1", b"shoot") == 0
     assert (volume / ".archivekeeper" / "trash").is_dir()
+
+
+def test_a_trashed_file_replaced_in_trash_is_purged_only_without_stable_inodes(
+    volume: Path,
+) -> None:
+    photo = write(volume / "shoot" / "a.jpg", b"original")
+    expect = plan(photo)
+    with VolumeRoot.open(volume, "studio") as opened:
+        assert opened.move_to_trash(b"shoot/a.jpg", "b1", expect).status == "moved"
+    trashed = trash_path(volume, "b1", "shoot/a.jpg")
+    write(volume / "new.jpg", b"imposter")
+    os.utime(volume / "new.jpg", ns=(0, expect.mtime_ns))
+    os.replace(volume / "new.jpg", trashed)
+    with VolumeRoot.open(volume, "studio", stable_inodes=True) as opened:
+        outcome = opened.unlink_trash("b1", b"shoot/a.jpg", expect)
+        assert outcome.status == "changed" and "inode" in outcome.detail
+        assert trashed.read_bytes() == b"imposter"
+    with VolumeRoot.open(volume, "studio", stable_inodes=False) as opened:
+        assert opened.unlink_trash("b1", b"shoot/a.jpg", expect).status == "unlinked"
 
 
 def test_purge_never_follows_a_symlink_planted_in_trash(
@@ -522,7 +541,9 @@ def test_purge_never_follows_a_symlink_planted_in_trash(
     planted = trash_path(volume, "b1", "shoot/IMG_1.CR2")
     planted.parent.mkdir(parents=True)
     planted.symlink_to(outside / "IMG_1.CR2")
-    assert root.unlink_trash("b1", b"shoot/IMG_1.CR2").status == "changed"
+    assert root.unlink_trash("b1", b"shoot/IMG_1.CR2", plan(outside / "IMG_1.CR2")).status == (
+        "changed"
+    )
     assert root.restore("b1", b"shoot/IMG_1.CR2").status == "changed"
     assert planted.is_symlink() and tree(outside) == before
     assert not (volume / "shoot").exists()
