@@ -38,7 +38,6 @@ import ctypes
 import errno
 import json
 import os
-import re
 import signal
 import stat
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +45,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
+from archivekeeper.logs import show_path
 from archivekeeper.mounts import holding_mount, mount_id, parse_mountinfo
 
 META_DIR = b".archivekeeper"
@@ -74,7 +74,6 @@ _PRUNE_STOPS = (
     errno.EBUSY,
 )
 _RENAME_NOREPLACE = 1
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 T = TypeVar("T")
 
@@ -164,13 +163,6 @@ def _load_renameat2() -> Callable[..., int] | None:
 
 # Module-level so tests can switch it off to exercise the fallbacks.
 _RENAMEAT2 = _load_renameat2()
-
-
-def show_path(path: bytes | str) -> str:
-    """Given a path as bytes or text, return it readable on one line: undecodable bytes as \\xNN,
-    control characters (newlines) as escapes."""
-    text = path.decode("utf-8", "backslashreplace") if isinstance(path, bytes) else path
-    return _CONTROL_CHARS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 def filesystem_type(mountinfo: bytes, dev: int, path: bytes) -> str | None:
