@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 
@@ -136,6 +139,39 @@ def test_filesystem_type_prefers_the_device_then_the_longest_mount_point() -> No
     assert filesystem_type(mountinfo, os.makedev(0, 99), b"/media/USB STICK/x") == "vfat"
     assert filesystem_type(mountinfo, os.makedev(0, 99), b"/srv/photosX") == "ext4"
     assert filesystem_type(b"garbage\n", 0, b"/x") is None
+
+
+MOUNTS = (
+    b"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+    b"61 27 0:71 / /srv/photos/archive rw shared:9 master:2 - xfs /dev/sdd rw\n"
+    b"51 27 0:60 /@photos /srv/photos rw,relatime shared:5 - btrfs /dev/sdc rw,subvol=/@photos\n"
+    b"52 27 0:61 / /mnt/stack rw - ext2 /dev/sde rw\n"
+    b"53 27 0:62 / /mnt/stack rw - tmpfs tmpfs rw\n"
+    b"54 27 8:1 / /media/a\\134b\\011c rw - exfat /dev/sdf1 rw\n"
+    b"55 27 0:63 / /media/cut rw -\n"
+)
+
+
+@pytest.mark.parametrize(("dev", "path", "expected"), [
+    ((8, 1), b"/srv/photos/archive/x", "exfat"),  # a listed st_dev beats any path
+    ((8, 17), b"/home/studio", "ext4"),  # 8:17 is not 8:1: by path, the root mount
+    ((0, 99), b"/srv/photos/2019/IMG_1.CR2", "btrfs"),  # a btrfs subvolume's own st_dev
+    ((0, 99), b"/srv/photos", "btrfs"),  # the mount point itself
+    ((0, 99), b"/srv/photos/archive/2019", "xfs"),  # the longest mount point, listed first
+    ((0, 99), b"/srv/photos/archiveX", "btrfs"),  # a prefix of a name is not a parent
+    ((0, 99), b"/mnt/stack/x", "tmpfs"),  # mounted over: the later line
+    ((0, 99), b"/media/a\\b\tc/x", "exfat"),  # \134 and \011 decoded
+    ((0, 99), b"/media/a\\134b\\011c/x", "ext4"),  # ... and the escapes' text is not them
+    ((0, 99), b"/media/cut/x", "ext4"),  # a line with no type after "-" is skipped
+])
+def test_filesystem_type_reads_mountinfo_as_the_kernel_writes_it(
+    dev: tuple[int, int], path: bytes, expected: str
+) -> None:
+    assert filesystem_type(MOUNTS, os.makedev(*dev), path) == expected
+
+
+def test_filesystem_type_without_a_matching_line_is_unknown() -> None:
+    assert filesystem_type(b"garbage\n" + MOUNTS.splitlines()[1], 0, b"/elsewhere") is None
 
 
 def test_stable_inodes_follows_the_filesystem_and_the_override(volume: Path) -> None:
@@ -438,6 +474,77 @@ NO_REPLACE_STRATEGIES = {
     "link-then-unlink": _no_renameat2,
     "check-then-rename": _no_renameat2_nor_links,
 }
+
+
+def _renameat2_failing_with(code: int) -> Callable[..., int]:
+    def renameat2(*args: object) -> int:
+        ctypes.set_errno(code)
+        return -1
+
+    return renameat2
+
+
+def _raise(code: int) -> None:
+    raise OSError(code, os.strerror(code))
+
+
+@pytest.fixture
+def links(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every os.link fsops attempts."""
+    calls: list[tuple] = []
+    real_link = os.link
+
+    def link(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        real_link(*args, **kwargs)
+
+    monkeypatch.setattr(fsops.os, "link", link)
+    return calls
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+def test_a_filesystem_without_renameat2_falls_back_to_link_then_unlink(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, links: list, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    photo = write(volume / "shoot" / "a.jpg", b"trashed")
+    expect = plan(photo)
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", expect) == Outcome("moved")
+    moved = trash_path(volume, "b1", "shoot/a.jpg")
+    assert not photo.exists() and len(links) == 1
+    assert (moved.read_bytes(), moved.stat().st_ino, moved.stat().st_nlink) == (
+        b"trashed", expect.inode, 1
+    )
+    write(photo, b"new photo with the same name")
+    assert root.restore("b1", b"shoot/a.jpg", expect).status == "exists"
+    assert photo.read_bytes() == b"new photo with the same name"
+    assert moved.read_bytes() == b"trashed"
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+def test_without_renameat2_nor_links_a_move_checks_then_renames(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    monkeypatch.setattr(fsops.os, "link", lambda *a, **k: _raise(errno.EPERM))
+    photo = write(volume / "shoot" / "a.jpg", b"trashed")
+    taken = write(trash_path(volume, "b1", "shoot/b.jpg"), b"already in trash")
+    other = write(volume / "shoot" / "b.jpg", b"another b.jpg")
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", plan(photo)) == Outcome("moved")
+    assert trash_path(volume, "b1", "shoot/a.jpg").read_bytes() == b"trashed"
+    assert root.move_to_trash(b"shoot/b.jpg", "b1", plan(other)).status == "refused"
+    assert (taken.read_bytes(), other.read_bytes()) == (b"already in trash", b"another b.jpg")
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.EACCES, errno.EBUSY])
+def test_a_renameat2_failure_other_than_unsupported_is_an_error_not_a_fallback(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, links: list, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    photo = write(volume / "shoot" / "a.jpg", b"kept")
+    with pytest.raises(FsError, match=re.escape(os.strerror(code))):
+        root.move_to_trash(b"shoot/a.jpg", "b1", plan(photo))
+    assert photo.read_bytes() == b"kept" and links == []
 
 
 @pytest.mark.parametrize("strategy", NO_REPLACE_STRATEGIES)
