@@ -221,7 +221,8 @@ def volume() -> None:
 @pass_app
 def volume_init(app: App, path: Path, name: str) -> None:
     """Write the volume marker at PATH (refuses a marker of another name)."""
-    from archivekeeper.index.volumes import VolumeError, init_volume
+    from archivekeeper.act.volume_init import init_volume
+    from archivekeeper.index.volumes import VolumeError
 
     names = [v.name for v in app.config.volumes]
     if name not in names:

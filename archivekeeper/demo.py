@@ -100,7 +100,7 @@ def _fill_shoot(folder: Path, when: datetime, rng: random.Random, seed: int) -> 
 def build(directory: Path | None, now: datetime) -> Path:
     """Build the demo archive in `directory` (a new temp dir if None); return its config path.
     Raise DemoError if the directory already holds something other than an earlier demo."""
-    from archivekeeper.index.volumes import init_volume
+    from archivekeeper.act.volume_init import init_volume
 
     if directory is None:
         directory = Path(tempfile.mkdtemp(prefix="archivekeeper-demo-"))

@@ -8,6 +8,7 @@ scan that has nothing to say should not pay for it.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 _settings: dict = {"stream": None, "json": None, "level": logging.INFO}
@@ -68,13 +69,35 @@ def get_logger() -> _LazyLogger:
     return _LazyLogger()
 
 
+# Shown escaped: the backslash that starts every escape, C0 and C1 control characters, line and
+# paragraph separators, bidi controls (they reorder what follows them on a terminal), and the
+# lone surrogates that stand for undecodable bytes.
+_ESCAPED = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\udc80-\udcff]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
 def show_path(raw: bytes | str) -> str:
-    """Given a path as bytes or text, return printable text: undecodable bytes and control
-    characters (newlines!) escaped, so one name is always one line."""
-    if isinstance(raw, bytes):
-        text = raw.decode("utf-8", errors="backslashreplace")
-    else:
-        text = raw.encode("utf-8", errors="surrogateescape").decode("utf-8", "backslashreplace")
-    if text.isprintable():
+    """Given a path as bytes or text, return it as one line of text that cannot drive a terminal
+    and still names exactly one path: undecodable bytes as \\xNN, a backslash as \\\\, control
+    characters and bidi controls as \\n, \\x1b, \\u202e, ... (SPEC: names and paths in output)."""
+    if isinstance(raw, str):
+        try:
+            raw = raw.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate that stands for no byte: keep its bytes
+            raw = raw.encode("utf-8", "surrogatepass")
+    text = raw.decode("utf-8", "surrogateescape")
+    if text.isprintable() and "\\" not in text:  # the common case, checked fast
         return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
+    return _ESCAPED.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT:
+        return _SHORT[char]
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, 0x80 to 0xff
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x80:  # never confused with an undecodable byte, which is 0x80 or more
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}"

@@ -62,7 +62,10 @@ class Executor:
             root = None
             if status is not None and status.online and recorded.get(volume) == status.volume_id:
                 try:
-                    root = fsops.VolumeRoot.open(str(vol.path), volume, expected_dev=status.dev)
+                    # the id is checked again through the handle opened: the folder at the
+                    # path may have been swapped since the probe read it
+                    root = fsops.VolumeRoot.open(str(vol.path), volume, expected_dev=status.dev,
+                                                 expected_id=status.volume_id)
                 except fsops.FsError as exc:
                     log.warning("volume_refused", volume=volume, error=str(exc))
             self._roots[volume] = root
@@ -120,8 +123,12 @@ class Executor:
                 elif trashed and group_held(gid):
                     new = "trashed"  # a hold came in after the purge began: keep it
                 elif trashed:
-                    outcome = root.unlink_trash(batch, rel)
+                    outcome = root.unlink_trash(batch, rel, self.expect(root, size, mtime_ns,
+                                                                        inode))
                     new = "purged" if outcome.status in ("unlinked", "gone") else "trashed"
+                    if new == "trashed":  # not what was trashed: kept in trash, reported
+                        log.warning("recover_kept_in_trash", volume=volume, path=show_path(rel),
+                                    status=outcome.status, detail=outcome.detail)
                 else:
                     new = "purged"
             except fsops.FsError as exc:
@@ -342,13 +349,15 @@ class Executor:
             with self.store.transaction():
                 files = self.store.db.execute(
                     "UPDATE trash_files SET state = 'purging' WHERE group_id = ? AND "
-                    "state = 'trashed' RETURNING relpath, size", (group["id"],)).fetchall()
+                    "state = 'trashed' RETURNING relpath, size, mtime_ns, inode",
+                    (group["id"],)).fetchall()
                 self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
                                   files=len(files), bytes=sum(f[1] for f in files))
             purged, kept = [], []
-            for rel, size in files:
+            for rel, size, mtime_ns, inode in files:
                 try:
-                    outcome = root.unlink_trash(group["batch"], rel)
+                    outcome = root.unlink_trash(group["batch"], rel, self.expect(
+                        root, size, mtime_ns, inode_from_sql(inode)))
                 except fsops.FsError as exc:
                     outcome = fsops.Outcome("refused", exc.reason)
                 if outcome.status in ("unlinked", "gone"):

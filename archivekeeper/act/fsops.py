@@ -6,8 +6,11 @@ Safety model (what systemd-tmpfiles and tmpreaper learned from their symlink-rac
   component is opened with ``O_RDONLY|O_DIRECTORY|O_NOFOLLOW`` relative to its parent's fd, so a
   component swapped for a symlink is refused instead of followed, and a component renamed away
   mid-walk can never redirect the walk elsewhere: there is no path string to re-resolve.
-- Every directory entered must be on the root's filesystem (``st_dev``) and must not hold another
-  volume's marker ``.archivekeeper/volume.json``.
+- Every directory entered must be on the root's mount (``st_dev`` and the mount id: a bind mount
+  of an outside folder has the volume's st_dev) and must not hold another volume's marker
+  ``.archivekeeper/volume.json``.
+- The marker is read through the root's fd, never following a symlink and never blocking (a FIFO
+  planted there is refused, not waited on), and written the same way (``write_marker``).
 - Right before a file is touched, ``lstat`` (relative to its parent fd) re-verifies it against the
   plan: a regular file of the planned size and mtime_ns, and inode when the filesystem keeps stable
   inode numbers. Anything else is reported ``changed`` and left alone.
@@ -34,17 +37,32 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import signal
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-META_DIR = b".archivekeeper"
+from archivekeeper.index.markers import (
+    DIR_FLAGS,
+    MARKER_NAME,
+    META_DIR,
+    NOT_A_DIRECTORY,
+    MarkerError,
+    RootError,
+    closing,
+    kind,
+    lstat_at,
+    meta_problem,
+    open_root,
+    read_marker_in,
+)
+from archivekeeper.index.mounts import holding_mount, mount_id, parse_mountinfo
+from archivekeeper.logs import show_path
+
 MARKER = META_DIR + b"/volume.json"
 TRASH_DIR = b"trash"
+_MARKER_TMP = b"volume.json.tmp"
 
 TRASH_DIR_MODE = 0o700
 # Restored parents get the process umask applied, like any mkdir(1).
@@ -54,8 +72,6 @@ RESTORED_DIR_MODE = 0o777
 # ntfs-3g and exfat-fuse: it cannot be told apart from here, so it is treated as unstable.
 UNSTABLE_INODE_FILESYSTEMS = frozenset({"vfat", "msdos", "fat", "exfat", "fuseblk", "fuse.exfat"})
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_NOT_A_DIRECTORY = (errno.ENOTDIR, errno.ELOOP)
 _PRUNE_STOPS = (
     errno.ENOTEMPTY,
     errno.EEXIST,
@@ -65,8 +81,6 @@ _PRUNE_STOPS = (
     errno.EBUSY,
 )
 _RENAME_NOREPLACE = 1
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_MOUNTINFO_ESCAPE = re.compile(rb"\\([0-7]{3})")
 
 T = TypeVar("T")
 
@@ -154,13 +168,6 @@ def _load_renameat2() -> Callable[..., int] | None:
 _RENAMEAT2 = _load_renameat2()
 
 
-def show_path(path: bytes | str) -> str:
-    """Given a path as bytes or text, return it readable on one line: undecodable bytes as \\xNN,
-    control characters (newlines) as escapes."""
-    text = path.decode("utf-8", "backslashreplace") if isinstance(path, bytes) else path
-    return _CONTROL_CHARS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-
-
 def filesystem_type(mountinfo: bytes, dev: int, path: bytes) -> str | None:
     """Given the text of /proc/self/mountinfo, a st_dev and the real path of a directory, return
     the type of the filesystem that holds it, or None if no line matches.
@@ -168,65 +175,27 @@ def filesystem_type(mountinfo: bytes, dev: int, path: bytes) -> str | None:
     A line whose major:minor equals dev wins; otherwise the longest (and, among equals, last)
     mount point containing path, because btrfs subvolumes report a st_dev of their own.
     """
-    best: str | None = None
-    best_length = -1
-    for line in mountinfo.splitlines():
-        fields = line.split(b" ")
-        if b"-" not in fields[5:]:
-            continue
-        separator = fields.index(b"-", 5)
-        if separator + 1 >= len(fields):
-            continue
-        fs_type = fields[separator + 1].decode("utf-8", "replace")
-        major, _, minor = fields[2].partition(b":")
-        if major.isdigit() and minor.isdigit():
-            if (int(major), int(minor)) == (os.major(dev), os.minor(dev)):
-                return fs_type
-        mount_point = _MOUNTINFO_ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), fields[4])
-        inside = path == mount_point or path.startswith(mount_point.rstrip(b"/") + b"/")
-        if inside and len(mount_point) >= best_length:
-            best, best_length = fs_type, len(mount_point)
-    return best
-
-
-def _lstat(dir_fd: int, name: bytes) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
-        return "a symlink"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    return "a special file"
+    mounts = parse_mountinfo(mountinfo)
+    for mount in mounts:
+        if mount.dev == (os.major(dev), os.minor(dev)):
+            return mount.fs_type
+    found = holding_mount(mounts, path)
+    return found.fs_type if found else None
 
 
 def _open_real_dir(dir_fd: int, name: bytes) -> int:
     """Given a directory fd and a name in it, return an fd for that directory, never following a
     symlink. Raise _Stop(gone) if it is missing, _Stop(refused) if it is not a real directory."""
     try:
-        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         raise _Stop("gone", f"directory {show_path(name)} is missing") from None
     except OSError as exc:
-        if exc.errno not in _NOT_A_DIRECTORY:
+        if exc.errno not in NOT_A_DIRECTORY:
             raise
-        entry = _lstat(dir_fd, name)
-        what = _kind(entry.st_mode) if entry else "gone"
+        entry = lstat_at(dir_fd, name)
+        what = kind(entry.st_mode) if entry else "gone"
         raise _Stop("refused", f"{show_path(name)} is {what}, not a directory") from exc
-
-
-@contextmanager
-def _closing(fd: int) -> Iterator[int]:
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 def _rename_noreplace(src_fd: int, src: bytes, dst_fd: int, dst: bytes) -> None:
@@ -246,11 +215,47 @@ def _rename_noreplace(src_fd: int, src: bytes, dst_fd: int, dst: bytes) -> None:
         # No hard links here either (FAT, exFAT): check, then rename. A file appearing at dst
         # between the two calls would be replaced; dst is in our 0700 trash or is the spot a
         # restore has just seen empty.
-        if _lstat(dst_fd, dst) is not None:
+        if lstat_at(dst_fd, dst) is not None:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST)) from exc
         _mutate(os.rename, src, dst, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
         return
     _mutate(os.unlink, src, dir_fd=src_fd)
+
+
+def write_marker(root_fd: int, content: bytes) -> None:
+    """Given an open volume root that has no marker, write content as .archivekeeper/volume.json.
+
+    Through fds and never through a symlink: a symlink at .archivekeeper is refused, one at the
+    temp file is removed (unlink never follows), the temp file is created O_EXCL|O_NOFOLLOW.
+    Never onto another mount. Synced, renamed into place, the folders synced. Raise MarkerError
+    or OSError.
+    """
+    try:
+        os.mkdir(META_DIR, dir_fd=root_fd)
+    except FileExistsError:
+        pass  # the open below decides whether it is a real directory
+    try:
+        meta_fd = os.open(META_DIR, DIR_FLAGS, dir_fd=root_fd)
+    except OSError as exc:
+        raise MarkerError(meta_problem(root_fd, exc)) from exc
+    with closing(meta_fd):
+        root = os.fstat(root_fd)
+        if os.fstat(meta_fd).st_dev != root.st_dev or mount_id(meta_fd) != mount_id(root_fd):
+            raise MarkerError(".archivekeeper is another mount")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(_MARKER_TMP, flags, 0o644, dir_fd=meta_fd)
+        except FileExistsError:
+            os.unlink(_MARKER_TMP, dir_fd=meta_fd)  # a crashed init's, or planted: never followed
+            fd = os.open(_MARKER_TMP, flags, 0o644, dir_fd=meta_fd)
+        with closing(fd):
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        os.rename(_MARKER_TMP, MARKER_NAME, src_dir_fd=meta_fd, dst_dir_fd=meta_fd)
+        os.fsync(meta_fd)
+    os.fsync(root_fd)
 
 
 class VolumeRoot:
@@ -262,6 +267,7 @@ class VolumeRoot:
         meta_fd: int,
         name: str,
         dev: int,
+        mount: int | None,
         fs_type: str | None,
         stable_inodes: bool,
     ) -> None:
@@ -269,6 +275,7 @@ class VolumeRoot:
         self._meta_fd = meta_fd
         self.name = name
         self.dev = dev
+        self.mount = mount  # mount id; None: cannot be told here, st_dev alone is compared
         self.fs_type = fs_type
         self.stable_inodes = stable_inodes
 
@@ -279,67 +286,64 @@ class VolumeRoot:
         name: str,
         expected_dev: int | None = None,
         stable_inodes: bool | None = None,
+        expected_id: str | None = None,
     ) -> VolumeRoot:
-        """Given a volume's configured absolute path and name, return it opened.
+        """Given a volume's configured absolute path and name, return it opened (see open_root).
 
-        Only the final component is opened with O_NOFOLLOW: a root that is itself a symlink is
-        refused, while parents such as /media -> /run/media are followed, as configured.
-        stable_inodes None reads the filesystem type from /proc/self/mountinfo (unknown: True).
-        Raise FsError if the path is not absolute, is "/", is missing, is a symlink or not a
-        directory, is not on expected_dev, or lacks the marker .archivekeeper/volume.json.
+        The marker is read through the opened root, so the id checked is that of the directory
+        every later operation goes through. stable_inodes None reads the filesystem type from
+        /proc/self/mountinfo (unknown: True). Raise FsError as open_root does, or if the root is
+        not on expected_dev, or its marker is missing, unusable, or not of expected_id.
         """
-        raw = os.fsencode(path)
-        trimmed = raw.rstrip(b"/")  # a trailing slash would make the kernel follow a symlink
-
         def refuse(reason: str) -> FsError:
-            return FsError("opening", raw, name, reason)
+            return FsError("opening", os.fsencode(path), name, reason)
 
-        if not raw.startswith(b"/"):
-            raise refuse("the volume path must be absolute")
-        if not trimmed:
-            raise refuse("the filesystem root cannot be a volume")
         try:
-            root_fd = os.open(trimmed, _DIR_FLAGS)
-        except FileNotFoundError:
-            raise refuse("no such directory (drive not mounted?)") from None
-        except OSError as exc:
-            if exc.errno not in _NOT_A_DIRECTORY:
-                raise refuse(exc.strerror or str(exc)) from exc
-            try:
-                what = _kind(os.lstat(trimmed).st_mode)
-            except OSError:
-                what = "gone"
-            raise refuse(f"the volume root is {what}, not a directory") from exc
+            root_fd = open_root(path)
+        except RootError as exc:
+            raise refuse(exc.reason) from exc
+
         try:
             dev = os.fstat(root_fd).st_dev
             if expected_dev is not None and dev != expected_dev:
                 raise refuse(f"on device {dev}, expected {expected_dev} (another drive mounted?)")
-            meta_fd = cls._open_meta(root_fd, dev, refuse)
+            mount = mount_id(root_fd)
+            meta_fd = cls._open_meta(root_fd, dev, mount, expected_id, refuse)
         except BaseException:
             os.close(root_fd)
             raise
         fs_type = _root_fs_type(root_fd, dev)
         if stable_inodes is None:
             stable_inodes = fs_type not in UNSTABLE_INODE_FILESYSTEMS
-        return cls(root_fd, meta_fd, name, dev, fs_type, stable_inodes)
+        return cls(root_fd, meta_fd, name, dev, mount, fs_type, stable_inodes)
 
     @staticmethod
-    def _open_meta(root_fd: int, dev: int, refuse: Callable[[str], FsError]) -> int:
+    def _open_meta(
+        root_fd: int,
+        dev: int,
+        mount: int | None,
+        expected_id: str | None,
+        refuse: Callable[[str], FsError],
+    ) -> int:
         missing = "holds no volume marker .archivekeeper/volume.json"
         try:
-            meta_fd = os.open(META_DIR, _DIR_FLAGS, dir_fd=root_fd)
+            meta_fd = os.open(META_DIR, DIR_FLAGS, dir_fd=root_fd)
         except FileNotFoundError:
             raise refuse(missing) from None
         except OSError as exc:
-            raise refuse(f".archivekeeper is not a real directory: {exc.strerror}") from exc
+            raise refuse(meta_problem(root_fd, exc)) from exc
         try:
-            if os.fstat(meta_fd).st_dev != dev:
-                raise refuse(".archivekeeper is on another filesystem")
-            marker = _lstat(meta_fd, b"volume.json")
+            if os.fstat(meta_fd).st_dev != dev or mount_id(meta_fd) != mount:
+                raise refuse(".archivekeeper is another mount")
+            try:
+                marker = read_marker_in(meta_fd)
+            except MarkerError as exc:
+                raise refuse(str(exc)) from exc
             if marker is None:
                 raise refuse(missing)
-            if not stat.S_ISREG(marker.st_mode):
-                raise refuse(f"the marker is {_kind(marker.st_mode)}, not a regular file")
+            if expected_id is not None and marker["id"] != expected_id:
+                raise refuse(f"holds another volume (id {marker['id']}), expected id "
+                             f"{expected_id}")
         except BaseException:
             os.close(meta_fd)
             raise
@@ -396,10 +400,11 @@ class VolumeRoot:
         dirs, name = self._split(relpath, verb)
         return self._run(verb, relpath, lambda: self._unlink(self._root_fd, dirs, name, expect))
 
-    def unlink_trash(self, batch: str, relpath: bytes, expect: Expect | None = None) -> Outcome:
-        """Given a trashed file, delete it for good (purge).
+    def unlink_trash(self, batch: str, relpath: bytes, expect: Expect) -> Outcome:
+        """Given a trashed file and what was trashed, delete it for good (purge).
 
-        Return unlinked, gone, changed (not a regular file, or does not match expect) or refused.
+        Return unlinked, gone, changed (not a regular file, or does not match expect: left in
+        trash) or refused.
         Raise FsError on a malformed relpath or batch, or an unexpected OS error.
         """
         verb = "purging"
@@ -510,6 +515,8 @@ class VolumeRoot:
     def _check_entered(self, fd: int, name: bytes) -> None:
         if os.fstat(fd).st_dev != self.dev:
             raise _Stop("refused", f"{show_path(name)} is on another filesystem")
+        if mount_id(fd) != self.mount:
+            raise _Stop("refused", f"{show_path(name)} is another mount (a bind mount?)")
         try:
             os.stat(MARKER, dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
@@ -518,7 +525,7 @@ class VolumeRoot:
 
     def _mismatch(self, found: os.stat_result, expect: Expect) -> str | None:
         if not stat.S_ISREG(found.st_mode):
-            return f"is now {_kind(found.st_mode)}"
+            return f"is now {kind(found.st_mode)}"
         if found.st_dev != self.dev:
             return "is on another filesystem"
         if found.st_size != expect.size:
@@ -530,11 +537,11 @@ class VolumeRoot:
         return None
 
     def _verified(self, dir_fd: int, name: bytes, expect: Expect | None) -> os.stat_result:
-        found = _lstat(dir_fd, name)
+        found = lstat_at(dir_fd, name)
         if found is None:
             raise _Stop("gone", "the file is missing")
         if not stat.S_ISREG(found.st_mode):
-            raise _Stop("changed", f"is now {_kind(found.st_mode)}")
+            raise _Stop("changed", f"is now {kind(found.st_mode)}")
         reason = self._mismatch(found, expect) if expect is not None else None
         if reason is not None:
             raise _Stop("changed", reason)
@@ -547,17 +554,17 @@ class VolumeRoot:
             dir_fd = self._open_dirs(start_fd, dirs)
         except _Stop:
             return False
-        with _closing(dir_fd):
-            found = _lstat(dir_fd, name)
+        with closing(dir_fd):
+            found = lstat_at(dir_fd, name)
         return found is not None and self._mismatch(found, expect) is None
 
     def _move_to_trash(
         self, dirs: Sequence[bytes], name: bytes, trash_dirs: Sequence[bytes], expect: Expect
     ) -> Outcome:
         try:
-            with _closing(self._open_dirs(self._root_fd, dirs)) as parent_fd:
+            with closing(self._open_dirs(self._root_fd, dirs)) as parent_fd:
                 found = self._verified(parent_fd, name, expect)
-                with _closing(
+                with closing(
                     self._open_dirs(self._meta_fd, trash_dirs, TRASH_DIR_MODE)
                 ) as trash_fd:
                     try:
@@ -577,7 +584,7 @@ class VolumeRoot:
         self, src_fd: int, dst_fd: int, name: bytes, found: os.stat_result, status: str
     ) -> Outcome:
         """A link-then-unlink interrupted before its unlink leaves the same inode at both ends."""
-        existing = _lstat(dst_fd, name)
+        existing = lstat_at(dst_fd, name)
         if existing is not None and os.path.samestat(existing, found):
             _mutate(os.unlink, name, dir_fd=src_fd)
             return Outcome(status, "finished an interrupted move")
@@ -593,9 +600,9 @@ class VolumeRoot:
         expect: Expect | None,
     ) -> Outcome:
         try:
-            with _closing(self._open_dirs(self._meta_fd, trash_dirs)) as trash_fd:
+            with closing(self._open_dirs(self._meta_fd, trash_dirs)) as trash_fd:
                 found = self._verified(trash_fd, name, expect)
-                with _closing(self._open_dirs(self._root_fd, dirs, RESTORED_DIR_MODE)) as parent_fd:
+                with closing(self._open_dirs(self._root_fd, dirs, RESTORED_DIR_MODE)) as parent_fd:
                     try:
                         _rename_noreplace(trash_fd, name, parent_fd, name)
                     except FileExistsError:
@@ -610,7 +617,7 @@ class VolumeRoot:
     def _unlink(
         self, start_fd: int, dirs: Sequence[bytes], name: bytes, expect: Expect | None
     ) -> Outcome:
-        with _closing(self._open_dirs(start_fd, dirs)) as parent_fd:
+        with closing(self._open_dirs(start_fd, dirs)) as parent_fd:
             self._verified(parent_fd, name, expect)
             _mutate(os.unlink, name, dir_fd=parent_fd)
         return Outcome("unlinked")

@@ -1,5 +1,5 @@
 """Walks online volumes into the index. Never deletes, never follows a symlink, never crosses
-onto another filesystem or into another volume.
+onto another filesystem or mount (a bind mount included) or into another volume.
 
 A quick scan skips a shoot whose folders all kept their mtime since the last listing (a folder
 whose mtime was within 2 s of its listing is recorded as "racy" and always re-listed: FAT keeps
@@ -22,8 +22,9 @@ from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.index import walker
 from archivekeeper.index.facts import mtime_date
 from archivekeeper.index.filelist import unpack_files
+from archivekeeper.index.mounts import mount_id
 from archivekeeper.index.store import Store
-from archivekeeper.index.volumes import MARKER, MARKER_DIR, VolumeStatus, read_marker
+from archivekeeper.index.volumes import MARKER, MARKER_DIR, VolumeError, VolumeStatus, read_marker
 from archivekeeper.logs import get_logger, show_path
 
 EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw2", "pef", "srw",
@@ -96,9 +97,10 @@ class VolumeScan:
         gen = store.next_gen()
         at = self.now.isoformat()
         self.seen: list[int] = []
+        self.root_mount = mount_id(self.root)
         todo = self._find_shoots(gen)
         walk = walker.Walk(self.root, self.status.dev, self.start_ns - RACY_NS,
-                           os.fsencode(MARKER))
+                           os.fsencode(MARKER), self.root_mount)
         jobs = [(rel, mtime_ns) for rel, _, mtime_ns, _ in todo]
         for (rel, verdict, _, shoot_id), listing in zip(
                 todo, walker.listings(walk, jobs, self.workers), strict=True):
@@ -137,13 +139,14 @@ class VolumeScan:
                 child = rel + b"/" + entry.name if rel else entry.name
                 try:
                     st = entry.stat(follow_symlinks=False)
+                    other_mount = mount_id(self.abs(child)) != self.root_mount
                 except OSError as exc:
                     self._error("scan_unreadable_folder", child, exc.strerror)
                     self.protected.append(child)
                     continue
-                if st.st_dev != root_dev:
-                    self._unrecognised(child, "another filesystem is mounted here (not entered)",
-                                       gen)
+                if st.st_dev != root_dev or other_mount:
+                    self._unrecognised(child, "another filesystem or mount is mounted here "
+                                       "(not entered)", gen)
                     continue
                 if os.path.lexists(self.abs(child) + b"/" + os.fsencode(MARKER)):
                     self._unrecognised(child, "another volume (has a volume marker; not entered)",
@@ -279,7 +282,10 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
                 part = VolumeScan(status, store, patterns, full=full, today=today, now=now,
                                   exif_reader=exif_reader, progress=progress,
                                   workers=workers).run()
-                marker = read_marker(status.path)
+                try:
+                    marker, _ = read_marker(status.path, status.name)
+                except VolumeError:
+                    marker = None
                 if marker is None or marker["id"] != status.volume_id:
                     raise _VolumeVanished(f"{status.path}: the volume went away during the scan")
                 store.mark_volume_seen(status.name, str(status.path), now, full)

@@ -7,12 +7,11 @@ and offline means: nothing on it is touched, its shoots stay in the index as the
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+
+from archivekeeper.index import markers
 
 MARKER_DIR = ".archivekeeper"
 MARKER = f"{MARKER_DIR}/volume.json"
@@ -33,46 +32,22 @@ class VolumeStatus:
     removable: bool = False
 
 
-def read_marker(path: Path) -> dict | None:
-    """Given a volume path, return its marker's content, or None if it has no readable marker."""
+def read_marker(path: Path, name: str) -> tuple[dict | None, int]:
+    """Given a volume's path and name, return (its marker or None if it has none, st_dev of its
+    root). Raise VolumeError if the root cannot be opened or its marker is unusable (a symlink,
+    a FIFO, not a small JSON file with an id): the reason says which."""
     try:
-        fd = os.open(path / MARKER, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
+        root_fd = markers.open_root(str(path))
+    except markers.RootError as exc:
+        raise VolumeError(f"{path}: {exc.reason}") from exc
     try:
-        with os.fdopen(fd, "rb") as fh:
-            data = json.loads(fh.read(65536))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        return None
-    return data
-
-
-def init_volume(path: Path, name: str, now: datetime) -> tuple[dict, bool]:
-    """Write the marker at `path`. Return (marker, created). Raise VolumeError when the path is
-    missing or already carries a marker of another name."""
-    if not path.is_dir():
-        raise VolumeError(f"{path}: not a directory (mount the drive first)")
-    existing = read_marker(path)
-    if existing is not None:
-        if existing.get("name") != name:
-            raise VolumeError(
-                f"{path}: already a volume named {existing.get('name')!r} "
-                f"(id {existing['id']}); refusing to rename it to {name!r}"
-            )
-        return existing, False
-    if (path / MARKER).exists() or (path / MARKER).is_symlink():
-        raise VolumeError(f"{path / MARKER}: exists but is not a readable marker; fix it by hand")
-    marker = {"id": str(uuid.uuid4()), "name": name, "created": now.isoformat()}
-    (path / MARKER_DIR).mkdir(exist_ok=True)
-    tmp = path / MARKER_DIR / "volume.json.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(marker, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path / MARKER)
-    return marker, True
+        return markers.read_marker(root_fd), os.fstat(root_fd).st_dev
+    except markers.MarkerError as exc:
+        raise VolumeError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise VolumeError(f"{path}: {exc.strerror}") from exc
+    finally:
+        os.close(root_fd)
 
 
 def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
@@ -83,27 +58,26 @@ def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
     for vol in volumes:
         path = Path(vol.path)
         try:
-            st = os.stat(path)
-        except OSError as exc:
-            seen.append((vol, None, None, f"{path} is not reachable ({exc.strerror})"))
+            marker, dev = read_marker(path, vol.name)
+        except VolumeError as exc:
+            seen.append((vol, None, None, str(exc)))
             continue
-        marker = read_marker(path)
         if marker is None:
             reason = f"{path} has no volume marker (drive not mounted, or run `volume init`)"
-            seen.append((vol, None, st.st_dev, reason))
+            seen.append((vol, None, dev, reason))
             continue
         ids.append(marker["id"])
         expected = recorded_ids.get(vol.name)
         if expected is not None and marker["id"] != expected:
             reason = (f"{path} holds another drive (id {marker['id']}, named "
                       f"{marker.get('name')!r}); expected id {expected}")
-            seen.append((vol, None, st.st_dev, reason))
+            seen.append((vol, None, dev, reason))
             continue
         if marker.get("name") not in (None, vol.name):
             reason = f"{path} holds the volume named {marker.get('name')!r}, not {vol.name!r}"
-            seen.append((vol, None, st.st_dev, reason))
+            seen.append((vol, None, dev, reason))
             continue
-        seen.append((vol, marker, st.st_dev, ""))
+        seen.append((vol, marker, dev, ""))
     out = []
     for vol, marker, dev, reason in seen:
         if marker is not None and ids.count(marker["id"]) > 1:

@@ -1,7 +1,7 @@
 """Lists one shoot's folder tree for the scanner: its files packed as the index stores them
 (filelist.py), its folders' mtimes and what could not be read. Never follows a symlink (a link
-is listed as a file of kind "symlink"), never crosses onto another filesystem or into a folder
-holding a volume marker.
+is listed as a file of kind "symlink"), never crosses onto another filesystem or mount (a bind
+mount of the same filesystem included) or into a folder holding a volume marker.
 
 Listing is CPU-bound Python (a stat per file). When a scan has many shoots to list, as a first
 index does, `listings` hands them to two worker processes (this module's __main__, standard
@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from archivekeeper.index.filelist import KIND_BY_EXT, pack_files
+from archivekeeper.index.mounts import mount_id
 from archivekeeper.index.workers import command as workers_command
 
 _S_IFMT, _S_IFREG, _S_IFDIR, _S_IFLNK = 0o170000, 0o100000, 0o040000, 0o120000
@@ -38,16 +39,18 @@ class Listing(NamedTuple):
 
 class Walk(NamedTuple):
     """Where and how to list: the volume root, its st_dev (None: not checked), the instant from
-    which a folder mtime is too recent to trust, and the marker path relative to a folder."""
+    which a folder mtime is too recent to trust, the marker path relative to a folder, and the
+    root's mount id (None: not checked)."""
     root: bytes
     root_dev: int | None
     racy_after_ns: int
     marker: bytes
+    root_mount: int | None = None
 
 
 def list_shoot(walk: Walk, rel: bytes, mtime_ns: int) -> Listing:
     """List the shoot folder `rel` (relative to walk.root) whose own mtime is mtime_ns."""
-    root, root_dev, racy_after, marker = walk
+    root, root_dev, racy_after, marker, root_mount = walk
     files: list[tuple] = []
     dirs: list[tuple[bytes, int]] = []
     problems: list[tuple[str, bytes, str]] = []
@@ -79,7 +82,17 @@ def list_shoot(walk: Walk, rel: bytes, mtime_ns: int) -> Listing:
                 child = prefix + name
                 if root_dev is not None and st.st_dev != root_dev:
                     problems.append(("scan_other_filesystem", child, ""))
-                elif os.path.lexists(root + b"/" + child + b"/" + marker):
+                    continue
+                if root_mount is not None:
+                    try:
+                        other_mount = mount_id(root + b"/" + child) != root_mount
+                    except OSError as exc:
+                        problems.append(("scan_unreadable_folder", child, exc.strerror or ""))
+                        continue
+                    if other_mount:
+                        problems.append(("scan_other_mount", child, ""))
+                        continue
+                if os.path.lexists(root + b"/" + child + b"/" + marker):
                     problems.append(("scan_nested_volume", child, ""))
                 else:
                     stack.append((child, st.st_mtime_ns))

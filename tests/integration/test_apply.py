@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from conftest import DUE_RULES, OLD, at
 
-from archivekeeper.index.volumes import init_volume
+from archivekeeper.act.volume_init import init_volume
 
 RULES = DUE_RULES
 DUE = "2015-03-01 Mäkinen Anna"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 
@@ -121,7 +124,7 @@ def test_open_refuses_an_unexpected_device_a_relative_path_and_a_symlinked_marke
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / ".archivekeeper").symlink_to(volume / ".archivekeeper")
-    with pytest.raises(FsError, match="not a real directory"):
+    with pytest.raises(FsError, match=r"\.archivekeeper is a symlink"):
         VolumeRoot.open(fake, "studio")
 
 
@@ -136,6 +139,39 @@ def test_filesystem_type_prefers_the_device_then_the_longest_mount_point() -> No
     assert filesystem_type(mountinfo, os.makedev(0, 99), b"/media/USB STICK/x") == "vfat"
     assert filesystem_type(mountinfo, os.makedev(0, 99), b"/srv/photosX") == "ext4"
     assert filesystem_type(b"garbage\n", 0, b"/x") is None
+
+
+MOUNTS = (
+    b"27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+    b"61 27 0:71 / /srv/photos/archive rw shared:9 master:2 - xfs /dev/sdd rw\n"
+    b"51 27 0:60 /@photos /srv/photos rw,relatime shared:5 - btrfs /dev/sdc rw,subvol=/@photos\n"
+    b"52 27 0:61 / /mnt/stack rw - ext2 /dev/sde rw\n"
+    b"53 27 0:62 / /mnt/stack rw - tmpfs tmpfs rw\n"
+    b"54 27 8:1 / /media/a\\134b\\011c rw - exfat /dev/sdf1 rw\n"
+    b"55 27 0:63 / /media/cut rw -\n"
+)
+
+
+@pytest.mark.parametrize(("dev", "path", "expected"), [
+    ((8, 1), b"/srv/photos/archive/x", "exfat"),  # a listed st_dev beats any path
+    ((8, 17), b"/home/studio", "ext4"),  # 8:17 is not 8:1: by path, the root mount
+    ((0, 99), b"/srv/photos/2019/IMG_1.CR2", "btrfs"),  # a btrfs subvolume's own st_dev
+    ((0, 99), b"/srv/photos", "btrfs"),  # the mount point itself
+    ((0, 99), b"/srv/photos/archive/2019", "xfs"),  # the longest mount point, listed first
+    ((0, 99), b"/srv/photos/archiveX", "btrfs"),  # a prefix of a name is not a parent
+    ((0, 99), b"/mnt/stack/x", "tmpfs"),  # mounted over: the later line
+    ((0, 99), b"/media/a\\b\tc/x", "exfat"),  # \134 and \011 decoded
+    ((0, 99), b"/media/a\\134b\\011c/x", "ext4"),  # ... and the escapes' text is not them
+    ((0, 99), b"/media/cut/x", "ext4"),  # a line with no type after "-" is skipped
+])
+def test_filesystem_type_reads_mountinfo_as_the_kernel_writes_it(
+    dev: tuple[int, int], path: bytes, expected: str
+) -> None:
+    assert filesystem_type(MOUNTS, os.makedev(*dev), path) == expected
+
+
+def test_filesystem_type_without_a_matching_line_is_unknown() -> None:
+    assert filesystem_type(b"garbage\n" + MOUNTS.splitlines()[1], 0, b"/elsewhere") is None
 
 
 def test_stable_inodes_follows_the_filesystem_and_the_override(volume: Path) -> None:
@@ -402,6 +438,22 @@ def test_moving_again_after_a_crash_reports_the_earlier_move(
     assert root.move_to_trash(b"nowhere/missing.jpg", "b1", renamed_plan).status == "gone"
 
 
+@pytest.mark.parametrize("planted", ["trash", "trash/b1", "trash/b1/shoot"])
+def test_trash_folders_are_never_created_or_entered_through_a_symlink(
+    root: VolumeRoot, volume: Path, outside: Path, planted: str
+) -> None:
+    photo = write(volume / "shoot" / "IMG_1.CR2")
+    expect = plan(photo)
+    link = volume / ".archivekeeper" / planted
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside)
+    before = tree(outside)
+    outcome = root.move_to_trash(b"shoot/IMG_1.CR2", "b1", expect)
+    assert outcome.status == "refused" and "is a symlink" in outcome.detail
+    assert photo.read_bytes() == b"photo"
+    assert tree(outside) == before
+
+
 # Restoring --------------------------------------------------------------------------------
 
 
@@ -422,6 +474,77 @@ NO_REPLACE_STRATEGIES = {
     "link-then-unlink": _no_renameat2,
     "check-then-rename": _no_renameat2_nor_links,
 }
+
+
+def _renameat2_failing_with(code: int) -> Callable[..., int]:
+    def renameat2(*args: object) -> int:
+        ctypes.set_errno(code)
+        return -1
+
+    return renameat2
+
+
+def _raise(code: int) -> None:
+    raise OSError(code, os.strerror(code))
+
+
+@pytest.fixture
+def links(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every os.link fsops attempts."""
+    calls: list[tuple] = []
+    real_link = os.link
+
+    def link(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        real_link(*args, **kwargs)
+
+    monkeypatch.setattr(fsops.os, "link", link)
+    return calls
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+def test_a_filesystem_without_renameat2_falls_back_to_link_then_unlink(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, links: list, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    photo = write(volume / "shoot" / "a.jpg", b"trashed")
+    expect = plan(photo)
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", expect) == Outcome("moved")
+    moved = trash_path(volume, "b1", "shoot/a.jpg")
+    assert not photo.exists() and len(links) == 1
+    assert (moved.read_bytes(), moved.stat().st_ino, moved.stat().st_nlink) == (
+        b"trashed", expect.inode, 1
+    )
+    write(photo, b"new photo with the same name")
+    assert root.restore("b1", b"shoot/a.jpg", expect).status == "exists"
+    assert photo.read_bytes() == b"new photo with the same name"
+    assert moved.read_bytes() == b"trashed"
+
+
+@pytest.mark.parametrize("code", [errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP])
+def test_without_renameat2_nor_links_a_move_checks_then_renames(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    monkeypatch.setattr(fsops.os, "link", lambda *a, **k: _raise(errno.EPERM))
+    photo = write(volume / "shoot" / "a.jpg", b"trashed")
+    taken = write(trash_path(volume, "b1", "shoot/b.jpg"), b"already in trash")
+    other = write(volume / "shoot" / "b.jpg", b"another b.jpg")
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", plan(photo)) == Outcome("moved")
+    assert trash_path(volume, "b1", "shoot/a.jpg").read_bytes() == b"trashed"
+    assert root.move_to_trash(b"shoot/b.jpg", "b1", plan(other)).status == "refused"
+    assert (taken.read_bytes(), other.read_bytes()) == (b"already in trash", b"another b.jpg")
+
+
+@pytest.mark.parametrize("code", [errno.EXDEV, errno.EACCES, errno.EBUSY])
+def test_a_renameat2_failure_other_than_unsupported_is_an_error_not_a_fallback(
+    root: VolumeRoot, volume: Path, monkeypatch: pytest.MonkeyPatch, links: list, code: int
+) -> None:
+    monkeypatch.setattr(fsops, "_RENAMEAT2", _renameat2_failing_with(code))
+    photo = write(volume / "shoot" / "a.jpg", b"kept")
+    with pytest.raises(FsError, match=re.escape(os.strerror(code))):
+        root.move_to_trash(b"shoot/a.jpg", "b1", plan(photo))
+    assert photo.read_bytes() == b"kept" and links == []
 
 
 @pytest.mark.parametrize("strategy", NO_REPLACE_STRATEGIES)
@@ -491,12 +614,31 @@ def test_unlink_and_unlink_trash_delete_only_verified_regular_files(
         "changed"
     )
     assert root.unlink_trash("b1", b"shoot/trash.jpg", expect) == Outcome("unlinked")
-    assert root.unlink_trash("b1", b"shoot/trash.jpg").status == "gone"
-    assert root.unlink_trash("no-such-batch", b"shoot/trash.jpg").status == "gone"
+    assert root.unlink_trash("b1", b"shoot/trash.jpg", expect).status == "gone"
+    assert root.unlink_trash("no-such-batch", b"shoot/trash.jpg", expect).status == "gone"
     assert root.prune_trash_dirs("b1") == 0  # b1/shoot is still there
     assert root.prune_trash_dirs("b1", b"shoot") == 2
     assert root.prune_trash_dirs("b1", b"shoot") == 0
     assert (volume / ".archivekeeper" / "trash").is_dir()
+
+
+def test_a_trashed_file_replaced_in_trash_is_purged_only_without_stable_inodes(
+    volume: Path,
+) -> None:
+    photo = write(volume / "shoot" / "a.jpg", b"original")
+    expect = plan(photo)
+    with VolumeRoot.open(volume, "studio") as opened:
+        assert opened.move_to_trash(b"shoot/a.jpg", "b1", expect).status == "moved"
+    trashed = trash_path(volume, "b1", "shoot/a.jpg")
+    write(volume / "new.jpg", b"imposter")
+    os.utime(volume / "new.jpg", ns=(0, expect.mtime_ns))
+    os.replace(volume / "new.jpg", trashed)
+    with VolumeRoot.open(volume, "studio", stable_inodes=True) as opened:
+        outcome = opened.unlink_trash("b1", b"shoot/a.jpg", expect)
+        assert outcome.status == "changed" and "inode" in outcome.detail
+        assert trashed.read_bytes() == b"imposter"
+    with VolumeRoot.open(volume, "studio", stable_inodes=False) as opened:
+        assert opened.unlink_trash("b1", b"shoot/a.jpg", expect).status == "unlinked"
 
 
 def test_purge_never_follows_a_symlink_planted_in_trash(
@@ -506,7 +648,9 @@ def test_purge_never_follows_a_symlink_planted_in_trash(
     planted = trash_path(volume, "b1", "shoot/IMG_1.CR2")
     planted.parent.mkdir(parents=True)
     planted.symlink_to(outside / "IMG_1.CR2")
-    assert root.unlink_trash("b1", b"shoot/IMG_1.CR2").status == "changed"
+    assert root.unlink_trash("b1", b"shoot/IMG_1.CR2", plan(outside / "IMG_1.CR2")).status == (
+        "changed"
+    )
     assert root.restore("b1", b"shoot/IMG_1.CR2").status == "changed"
     assert planted.is_symlink() and tree(outside) == before
     assert not (volume / "shoot").exists()

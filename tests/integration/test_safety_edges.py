@@ -151,7 +151,8 @@ def test_a_file_that_cannot_be_purged_stays_listed_and_is_purged_later(studio):
     studio.ok("apply", env=at(today))
     trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
     stuck = next(p for p in trash.rglob("IMG_1.CR2"))
-    stuck.unlink()
+    aside = studio.volumes["studio"] / "aside.CR2"
+    stuck.rename(aside)  # the very file, kept aside (same inode and mtime)
     stuck.mkdir()  # no longer the file we trashed: purge must not claim it is gone
     later = at(today + timedelta(days=31))
     result = studio.ok("trash", "purge", env=later)
@@ -159,10 +160,40 @@ def test_a_file_that_cannot_be_purged_stays_listed_and_is_purged_later(studio):
     items = studio.json("trash", "list")["items"]
     assert [i["files"] for i in items] == [1]
     stuck.rmdir()
-    stuck.write_bytes(b"r" * 300)
-    os.utime(stuck, (OLD, OLD))
+    aside.rename(stuck)
     assert "purged 1 files" in studio.ok("trash", "purge", env=later).stdout
     assert studio.json("trash", "list")["items"] == []
+
+
+def test_a_file_changed_in_trash_is_kept_there_and_reported_not_purged(studio):
+    setup(studio)
+    today = date.today()
+    studio.ok("apply", env=at(today))
+    edited = next((studio.volumes["studio"] / ".archivekeeper" / "trash").rglob("IMG_1.CR2"))
+    edited.write_bytes(b"written after it was trashed")
+    result = studio.ok("trash", "purge", env=at(today + timedelta(days=31)))
+    assert "purged 1 files" in result.stdout
+    assert "changed" in result.stderr and "IMG_1.CR2" in result.stderr
+    assert edited.read_bytes() == b"written after it was trashed"
+    assert [i["files"] for i in studio.json("trash", "list")["items"]] == [1]
+
+
+def test_recovery_of_a_crashed_purge_keeps_a_file_changed_in_trash(studio):
+    setup(studio)
+    today = date.today()
+    studio.ok("apply", env=at(today))
+    later = at(today + timedelta(days=31))
+    crashed = studio.cli("trash", "purge", env={**later, "ARCHIVEKEEPER_CRASH_AT": "1"})
+    assert crashed.returncode < 0  # killed before its first unlink: both files 'purging'
+    edited = next((studio.volumes["studio"] / ".archivekeeper" / "trash").rglob("IMG_1.CR2"))
+    edited.write_bytes(b"written after it was trashed")
+    os.utime(edited, (OLD, OLD))
+    rerun = studio.cli("trash", "purge", env=later)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "recover_kept_in_trash" in rerun.stderr
+    assert edited.read_bytes() == b"written after it was trashed"
+    assert [i["files"] for i in studio.json("trash", "list")["items"]] == [1]
+    assert studio.cli("audit", "verify").returncode == 0
 
 
 def test_internal_errors_go_to_stderr_never_stdout(studio):
