@@ -328,8 +328,7 @@ def run_scan(app: App, only: str | None, full: bool):
     patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
     now = app.clock.now()
     check = ops.check_clock(cfg, app.store, now)
-    # on a clock that went back, a shoot is first seen no earlier than the mark: later is safer
-    seen_at = max(now, check.reference) if check.reference is not None else now
+    seen_at, today = ops.scan_instants(check)
     readers = []
 
     def exif_reader():
@@ -341,7 +340,7 @@ def run_scan(app: App, only: str | None, full: bool):
 
     try:
         with progress_bar("scanning") as advance:
-            summary = scanner.scan(statuses, app.store, patterns, full=full, today=now.date(),
+            summary = scanner.scan(statuses, app.store, patterns, full=full, today=today,
                                    now=seen_at, exif_reader=exif_reader, progress=advance)
     finally:
         for reader in readers:
@@ -349,6 +348,8 @@ def run_scan(app: App, only: str | None, full: bool):
     # judged again: on a fresh index, what was just indexed is the first thing to judge it by
     after = ops.check_clock(cfg, app.store, app.clock.now())
     ops.note_time(app.store, after)
+    if check.reference is None and not after.trusted:
+        ops.redate_first_seen(app.store, seen_at, after)
     for refusal in after.refusals:
         click.echo(f"warning: {refusal}", err=True)
     return summary, fixed_offline
@@ -528,11 +529,19 @@ def explain(app: App, path: str, as_json: bool) -> None:
     explanation = policy.explain_shoot(shoot, cfg.model_rules(), ops.all_holds(cfg, app.store),
                                        ops.erasure_records(app.store), now.date())
     doc = explanation.to_json(None if rel == row["path"] else show_path(rel))
-    items = ops.shoot_items(cfg, app.store, shoot, now)
+    clock = ops.check_clock(cfg, app.store, now)
+    items = ops.shoot_items(cfg, app.store, shoot, clock)
+
+    def earliest(files):
+        if not clock.trusted:  # counted from a today that cannot be believed: not known
+            return None
+        return _iso(earliest_deletion(items, [
+            (f["path"], _day(f["date"]), [_day(h["until"]) for h in f["holds"] if h["active"]])
+            for f in files], now.date(), cfg.safety.notice_period))
+
     for f in doc["files"]:
-        f["earliest_deletion"] = _iso(earliest_deletion(items, [(f["path"], _day(f["date"]))]))
-    doc["earliest_deletion"] = _iso(earliest_deletion(
-        items, [(f["path"], _day(f["date"])) for f in doc["files"]]))
+        f["earliest_deletion"] = earliest([f])
+    doc["earliest_deletion"] = earliest(doc["files"])
     if as_json:
         emit_json(doc)
         return

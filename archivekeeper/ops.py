@@ -11,7 +11,7 @@ from pathlib import Path
 
 from archivekeeper.core import naming, planner, policy
 from archivekeeper.core.model import Announcement, Hold
-from archivekeeper.index.facts import iter_shoot_facts
+from archivekeeper.index.facts import PLAUSIBLE_NS, iter_shoot_facts
 from archivekeeper.index.store import Store, private_dir
 from archivekeeper.logs import show_path
 
@@ -65,10 +65,10 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
     mark = store.clock_mark()
     newest, where = None, ""
     if mark is None:
-        found = store.newest_mtime()
+        found = store.newest_mtime(PLAUSIBLE_NS)
         if found is not None:
             newest = datetime.fromtimestamp(min(found[0], MAX_NS) / 1e9, UTC)
-            where = f"{found[1]}:{show_path(found[2])}"
+            where = found[1]
     return planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where)
 
 
@@ -85,6 +85,27 @@ def note_time(store: Store, check: planner.ClockCheck) -> None:
     if mark is None or check.now > mark:
         with store.transaction():
             store.set_clock_mark(check.now)
+
+
+def scan_instants(check: planner.ClockCheck) -> tuple[datetime, date]:
+    """Given the clock guard's verdict, return (first seen, today) for a scan. A shoot first
+    seen on a distrusted clock is dated by the instant the guard judged by (the mark): not by
+    a clock gone back, which would cut its retention, nor by one decades ahead, which would
+    keep it for decades. Folder and EXIF dates stay plausible up to the later of the two, so
+    a clock gone back never makes real shoots look dated in the future."""
+    if check.trusted or check.reference is None:
+        return check.now, check.now.date()
+    reference = check.reference.astimezone(check.now.tzinfo)
+    return reference, max(check.now, reference).date()
+
+
+def redate_first_seen(store: Store, seen_at: datetime, check: planner.ClockCheck) -> None:
+    """A fresh index's first scan had nothing to judge its clock by; if what it indexed shows
+    the clock was wrong, the shoots it first saw are dated as a distrusted clock's scan
+    would have dated them."""
+    better, _ = scan_instants(check)
+    with store.transaction():
+        store.redate_first_seen(seen_at.isoformat(), better.isoformat())
 
 
 def refuse_on_distrust(store: Store, audit, check: planner.ClockCheck, command: str) -> None:
@@ -162,14 +183,16 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
     return plan
 
 
-def shoot_items(config, store: Store, shoot, now: datetime) -> tuple[planner.PlanItem, ...]:
+def shoot_items(config, store: Store, shoot, clock: planner.ClockCheck
+                ) -> tuple[planner.PlanItem, ...]:
     """The plan items of one shoot as `plan` would list them now (announcing nothing)."""
     decision = policy.evaluate_shoot(shoot, config.model_rules(), all_holds(config, store),
                                      erasure_records(store))
     return planner.build_plan(
-        [shoot], [decision], today=now.date(), now=now, notice=config.safety.notice_period,
-        require_approval=config.safety.require_approval, announcements=announcements(store),
-        limits=config.limits(), volume_totals=store.volume_totals(),
+        [shoot], [decision], today=clock.now.date(), now=clock.now,
+        notice=config.safety.notice_period, require_approval=config.safety.require_approval,
+        announcements=announcements(store), limits=config.limits(),
+        volume_totals=store.volume_totals(), clock=clock,
     ).items
 
 
@@ -425,6 +448,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
             raise OpError("refused, nothing was deleted: " + "; ".join(plan.refusals), 3)
         if dry_run:
             return plan, None
+        note_time(store, check)  # before acting: a run killed midway has recorded its time
         run_id = _begin_run(store, "apply", now)
         result = None
         try:
@@ -453,6 +477,7 @@ def purge_trash(config, store: Store, audit, clock):
         if not check.trusted:
             _refuse(store, audit, now, "trash purge", check.refusals)
             raise OpError("refused, nothing was purged: " + "; ".join(check.refusals), 3)
+        note_time(store, check)  # before acting: a run killed midway has recorded its time
         run_id = _begin_run(store, "purge", now)
         result = None
         try:

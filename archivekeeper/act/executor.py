@@ -84,8 +84,9 @@ class Executor:
     def recover(self, holds_now: Callable[[], Sequence], *, finish_purges: bool) -> int:
         """Finish or roll back every half-done step whose volume is online (the caller holds the
         run lock). A purge is finished only with finish_purges (a trusted clock: never on a
-        distrusted one, which can only roll it back) and where no hold, read afresh from
-        holds_now() for each trash group, covers the item today. Return how many steps were
+        distrusted one, which can only roll it back), when the trash's retention has passed
+        today, and where no hold, read afresh from holds_now() for each trash group, covers the
+        item today. Return how many steps were
         resolved."""
         held: dict[int, bool] = {}
 
@@ -95,11 +96,13 @@ class Executor:
             return held[gid]
 
         rows = self.store.db.execute(
-            "SELECT g.id, g.batch, g.volume, g.shoot_path, f.relpath, f.state, f.size, "
-            "f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON g.id = f.group_id "
-            "WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
+            "SELECT g.id, g.batch, g.volume, g.shoot_path, g.purge_after, f.relpath, f.state, "
+            "f.size, f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON "
+            "g.id = f.group_id WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
+        today = self.now.date().isoformat()
         done = 0
-        for gid, batch, volume, shoot_rel, rel, state, size, mtime_ns, inode in rows:
+        for (gid, batch, volume, shoot_rel, purge_after, rel, state, size, mtime_ns,
+             inode) in rows:
             inode = inode_from_sql(inode)
             root = self.root(volume)
             if root is None:
@@ -118,8 +121,10 @@ class Executor:
                                                                        inode))
                 elif state == "restoring":
                     new = "trashed" if trashed else ("restored" if original else "gone")
-                elif trashed and not finish_purges:
-                    new = "trashed"  # the clock is distrusted: roll the purge back
+                elif trashed and (not finish_purges or purge_after > today):
+                    # the clock is distrusted, or says the trash has not expired (a purge begun
+                    # on a clock that was ahead): roll the purge back
+                    new = "trashed"
                 elif trashed and group_held(gid):
                     new = "trashed"  # a hold came in after the purge began: keep it
                 elif trashed:

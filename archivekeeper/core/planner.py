@@ -149,6 +149,8 @@ def build_plan(
             _shoot_items(shoot, decision, today, now, notice, require_approval, announcements,
                          announce_now)
         )
+    if not clock.trusted:  # counted from a today that cannot be believed: not known
+        items = [replace(i, earliest=None) for i in items]
     items.sort(key=lambda i: (_STATUS_ORDER[i.status], i.date, i.volume, i.path, i.files[0]))
     due = [
         i
@@ -177,14 +179,19 @@ def _announcement(
 
 
 def earliest_deletion(
-    items: Sequence[PlanItem], files: Sequence[tuple[str, date | None]]
+    items: Sequence[PlanItem],
+    files: Sequence[tuple[str, date | None, Sequence[date | None]]],
+    today: date,
+    notice: Period,
 ) -> date | None:
-    """Given one shoot's plan items and some of its files as (relpath, the date its rules
-    give), return the first day all those files can actually go: a listed file's item's
-    earliest day, else its own date (a plan announces it a notice period before). None when a
-    file is never deleted or its day is not known."""
+    """Given one shoot's plan items and some of its files as (relpath, the date its rules give,
+    the ends of its active holds), return the first day all those files can actually go: a
+    listed file's item's earliest day, else first_day of its own. None when a file is never
+    deleted or its day is not known."""
     by_file = {f: item.earliest for item in items for f in item.files}
-    days = [by_file[rel] if rel in by_file else when for rel, when in files]
+    days = [by_file[rel] if rel in by_file
+            else None if when is None else first_day(when, ends, None, today, notice)
+            for rel, when, ends in files]
     if not days or any(d is None for d in days):
         return None
     return max(days)  # type: ignore[type-var]
@@ -249,31 +256,35 @@ def _shoot_items(
                 announced_at=announcement.announced_at if announcement else None,
                 key=key,
                 erasure=erasure,
-                earliest=_earliest(when, blocks, active, erasure, announcement, today, notice),
+                earliest=None if blocks else first_day(
+                    when, [h.until for h in active],
+                    announcement.announced_at.date() if announcement else None, today, notice,
+                    erasure),
             )
         )
     return items
 
 
-def _earliest(
+def first_day(
     when: date,
-    blocks: tuple[str, ...],
-    holds: Sequence,
-    erasure: bool,
-    announcement: Announcement | None,
+    hold_ends: Sequence[date | None],
+    announced: date | None,
     today: date,
     notice: Period,
+    erasure: bool = False,
 ) -> date | None:
-    """The first day an item can go (see PlanItem), approval aside."""
-    if blocks or any(h.until is None for h in holds):
+    """The first day a file (or an item) can actually go, approval aside: its date, the day
+    after its active holds end (None among hold_ends: a hold with no end, never), and the end of
+    its notice period, counted from its announcement, or from the day a plan will first list it
+    unheld (today, its date less the notice period, or the day after its holds end)."""
+    if any(end is None for end in hold_ends):
         return None
-    start = max([when] + [h.until + timedelta(days=1) for h in holds])
+    free = [end + timedelta(days=1) for end in hold_ends]  # type: ignore[operator]
+    start = max([when, *free])
     if erasure or notice.count == 0:
         return start
-    if announcement is not None:
-        announced = announcement.announced_at.date()
-    else:  # announced by the next plan that lists it unblocked: today, or when its holds end
-        announced = max(today, start) if holds else today
+    if announced is None:
+        announced = max([today, notice.subtract_from(when), *free])
     return max(start, notice.add_to(announced))
 
 

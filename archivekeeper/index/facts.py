@@ -11,6 +11,10 @@ from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.index.store import Store
 from archivekeeper.logs import show_path
 
+# mtimes before this (a camera clock never set, 0 from MTP copies) are not evidence of a date
+PLAUSIBLE_NS = int(datetime.combine(EARLIEST_PLAUSIBLE, datetime.min.time(), UTC)
+                   .timestamp()) * 10**9
+
 
 def mtime_date(mtime_ns: int) -> date:
     """Local calendar date of a file mtime."""

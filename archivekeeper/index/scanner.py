@@ -20,7 +20,7 @@ from archivekeeper.clock import filesystem_now_ns
 from archivekeeper.core import naming
 from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.index import walker
-from archivekeeper.index.facts import mtime_date
+from archivekeeper.index.facts import PLAUSIBLE_NS, mtime_date
 from archivekeeper.index.filelist import unpack_files
 from archivekeeper.index.mounts import mount_id
 from archivekeeper.index.store import Store
@@ -78,12 +78,14 @@ class VolumeScan:
         self.patterns = patterns
         self.full = full
         self.today = today
-        self.now = now  # first_seen of new shoots
+        self.now = now  # first seen: the date of new shoots whose mtimes are implausible
+        # today: the end of the plausible dates (folder, EXIF), tomorrow included
         self.exif_reader = exif_reader
         self.progress = progress or (lambda n: None)
         self.workers = workers
         self.root = os.fsencode(str(status.path))
         self.summary = ScanSummary()
+        self.newest_ns = 0
         self.start_ns = filesystem_now_ns()
         self.protected: list[bytes] = []
 
@@ -106,6 +108,7 @@ class VolumeScan:
                 todo, walker.listings(walk, jobs, self.workers), strict=True):
             self._store_shoot(rel, verdict, shoot_id, listing, gen, at)
         store.mark_seen(self.seen, gen)
+        store.note_newest_mtime(name, self.newest_ns)
         missing, dropped = store.retire_unseen(name, gen, self.full, self.protected)
         store.forget_unrecognised(name, gen)
         self.summary.missing, self.summary.dropped = missing, dropped
@@ -152,6 +155,7 @@ class VolumeScan:
                     self._unrecognised(child, "another volume (has a volume marker; not entered)",
                                        gen)
                     continue
+                self._saw_mtime(st.st_mtime_ns)
                 try:
                     text = entry.name.decode("utf-8")
                 except UnicodeDecodeError:
@@ -169,6 +173,13 @@ class VolumeScan:
                         todo.append((child, verdict, st.st_mtime_ns,
                                      known[0] if known else None))
         return todo
+
+    def _saw_mtime(self, mtime_ns: int) -> None:
+        """The newest plausible mtime of any folder or file seen: on a fresh index it stands in
+        for the clock guard's mark, recognised shoots or not (a clock gone back makes dated
+        folders look as if from the future)."""
+        if mtime_ns >= PLAUSIBLE_NS:
+            self.newest_ns = max(self.newest_ns, mtime_ns)
 
     def _error(self, event: str, rel: bytes, error: str | None) -> None:
         self.summary.errors += 1
@@ -222,13 +233,15 @@ class VolumeScan:
                 shoot_date, source = mtime_date(listing.newest_ns), "mtime"
                 if shoot_date < EARLIEST_PLAUSIBLE:
                     # a camera clock never set: the later date, the day we first saw the shoot
-                    shoot_date = date.fromisoformat(old["first_seen"][:10]) if old else self.today
+                    shoot_date = (date.fromisoformat(old["first_seen"][:10]) if old
+                                  else self.now.date())
         fields = {
             "customer": name.customer, "customer_key": name.customer_key,
             "date": shoot_date.isoformat(), "date_source": source, "type": name.type,
             "files": listing.files[0], "bytes": listing.nbytes,
             "newest_mtime_ns": listing.newest_ns, "incomplete": int(listing.incomplete),
         }
+        self._saw_mtime(listing.newest_ns)
         new_id = store.upsert_shoot(self.status.name, rel, fields, gen, at, shoot_id)
         store.replace_files(new_id, self.status.name, listing.files, listing.dirs,
                             new=shoot_id is None)

@@ -229,6 +229,25 @@ class Store:
         self.db.row_factory = sqlite3.Row
 
     def _migrate(self) -> None:
+        self._migrate_clock_mark()
+        self._migrate_file_rows()
+
+    def _migrate_clock_mark(self) -> None:
+        """An index from before the clock mark was kept: its runs stand in for it, once. Only
+        at that upgrade: on a new index a run recorded before anything was indexed (nothing
+        to judge its clock by) must never become the mark."""
+        if self.get_meta("clock_guard") is not None:
+            return
+        with self.transaction():
+            if self.get_meta("clock_guard") is not None:
+                return  # another process migrated it meanwhile
+            instants = [datetime.fromisoformat(v) for row in self.db.execute(
+                "SELECT started_at, finished_at FROM runs") for v in row if v]
+            if instants and self.get_meta("clock_mark") is None:
+                self.set_clock_mark(max(instants))
+            self.set_meta("clock_guard", "1")
+
+    def _migrate_file_rows(self) -> None:
         """An index from before shoot_files kept a row per file: pack those rows into
         shoot_files, so plans and recovery see the same files as before the upgrade."""
         if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files'").fetchone():
@@ -335,28 +354,44 @@ class Store:
 
     # -- clock guard --------------------------------------------------------------------------
     def clock_mark(self) -> datetime | None:
-        """The latest instant a command recorded on a trusted clock; an index from before the
-        mark was kept falls back on its runs. None on a fresh index."""
+        """The latest instant a command recorded on a trusted clock; None on a fresh index."""
         value = self.get_meta("clock_mark")
-        if value is not None:
-            return datetime.fromisoformat(value)
-        instants = [datetime.fromisoformat(v) for row in self.db.execute(
-            "SELECT started_at, finished_at FROM runs") for v in row if v]
-        return max(instants, default=None)
+        return datetime.fromisoformat(value) if value is not None else None
+
+    def redate_first_seen(self, old: str, new: str) -> None:
+        """Shoots first seen at `old` were first seen at `new`; so were the dates of those dated
+        by it (implausible mtimes: their date is the day they were first seen)."""
+        self.db.execute(
+            "UPDATE shoots SET date = CASE WHEN date_source = 'mtime' AND date = substr(?, 1, "
+            "10) THEN substr(?, 1, 10) ELSE date END, first_seen = ? WHERE first_seen = ?",
+            (old, new, new, old))
 
     def set_clock_mark(self, at: datetime) -> None:
         self.set_meta("clock_mark", at.astimezone(UTC).isoformat())
 
-    def newest_mtime(self) -> tuple[int, str, bytes] | None:
-        """The newest file or folder mtime of the shoots on online volumes as indexed, with its
-        shoot's volume and path: (mtime_ns, volume, path), or None if nothing is indexed."""
+    def note_newest_mtime(self, volume: str, mtime_ns: int) -> None:
+        """Remember the newest plausible mtime a scan saw on a volume (see newest_mtime)."""
+        key = f"newest_mtime_ns:{volume}"
+        if mtime_ns > int(self.get_meta(key) or 0):
+            self.set_meta(key, str(mtime_ns))
+
+    def newest_mtime(self, floor_ns: int) -> tuple[int, str] | None:
+        """The newest file or folder mtime at or after floor_ns that scans saw on the volumes,
+        and where: (mtime_ns, "volume:path" or "volume"), or None if none was seen."""
+        found = []
         row = self.db.execute(
             "SELECT m.mtime_ns, s.volume, s.path FROM (SELECT id AS shoot_id, newest_mtime_ns "
             "AS mtime_ns FROM shoots WHERE state = 'online' UNION ALL SELECT d.shoot_id, "
             "d.mtime_ns FROM dirs d JOIN shoots t ON t.id = d.shoot_id WHERE t.state = "
-            "'online') m JOIN shoots s ON s.id = m.shoot_id ORDER BY m.mtime_ns DESC LIMIT 1"
-        ).fetchone()
-        return (row[0], row[1], row[2]) if row is not None else None
+            "'online') m JOIN shoots s ON s.id = m.shoot_id WHERE m.mtime_ns >= ? "
+            "ORDER BY m.mtime_ns DESC LIMIT 1", (floor_ns,)).fetchone()
+        if row is not None:
+            found.append((row[0], f"{row[1]}:{show_path(row[2])}"))
+        for key, value in self.db.execute(
+                "SELECT key, value FROM meta WHERE key LIKE 'newest_mtime_ns:%'"):
+            if int(value) >= floor_ns:
+                found.append((int(value), f"a folder on volume {key.split(':', 1)[1]}"))
+        return max(found, default=None)
 
     def set_volume_state(self, name: str, offline: bool) -> None:
         """Shoots of an offline volume are offline; back online they are online again (a

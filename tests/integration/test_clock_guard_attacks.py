@@ -1,7 +1,7 @@
-"""Attacks on the clock guard (383f285) through the installed commands, each a hole still open:
-a wrong clock that becomes the mark, a date recorded on a distrusted clock that later cuts a
-retention period, a half-done purge finished before its trash expired, and an earliest deletion
-that is earlier than the day apply can actually delete. Each is xfail(strict) until fixed."""
+"""Attacks on the clock guard through the installed commands, each a hole the first version
+(383f285) left open and a test that failed on it: a wrong clock that becomes the mark, a date
+recorded on a distrusted clock that later cuts a retention period, a half-done purge finished
+before its trash expired, and an earliest deletion earlier than the day apply can delete."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def fresh_install(tmp_path, rules: str = NOTICE_RULES) -> tuple[Studio, str]:
     return studio, recent
 
 
-@pytest.mark.xfail(strict=True, reason="on an index with nothing indexed yet the clock is "
-                   "trusted, and apply/trash purge record a run whose start clock_mark() then "
-                   "takes as the mark: a clock decades ahead becomes trusted before any evidence")
+# was: on an index with nothing indexed yet the clock is trusted, and apply/trash purge record a
+#   run whose start clock_mark() then takes as the mark: a clock decades ahead becomes trusted
+#   before any evidence
 @pytest.mark.parametrize("first", [["apply"], ["trash", "purge"]])
 def test_a_command_before_the_first_scan_does_not_make_a_wrong_clock_trusted(tmp_path, first):
     studio, recent = fresh_install(tmp_path)
@@ -57,9 +57,8 @@ def test_a_command_before_the_first_scan_does_not_make_a_wrong_clock_trusted(tmp
     assert result.returncode == 3
 
 
-@pytest.mark.xfail(strict=True, reason="a scan on a clock behind the mark stores first_seen at "
-                   "the mark but dates a shoot with implausible mtimes by the wrong clock's "
-                   "today (scanner `today`), and quick scans keep that date")
+# was: a scan on a clock behind the mark stores first_seen at the mark but dates a shoot with
+#   implausible mtimes by the wrong clock's today (scanner `today`), and quick scans keep that date
 def test_a_shoot_first_seen_on_a_clock_behind_the_mark_keeps_its_retention(studio):
     studio.write_config(NOTICE_RULES)  # the studio fixture accepted noon today: the mark
     studio.shoot("studio", UNSET, FILES, mtime=0)
@@ -72,9 +71,9 @@ def test_a_shoot_first_seen_on_a_clock_behind_the_mark_keeps_its_retention(studi
     assert studio.shoots()[("studio", UNSET)]["date"] >= TODAY.isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason="on a fresh index the scan has no reference before it "
-                   "indexes, so first_seen and the date of a shoot with implausible mtimes come "
-                   "from a dead-CMOS clock and stay after the clock is set right")
+# was: on a fresh index the scan has no reference before it indexes, so first_seen and the date of
+#   a shoot with implausible mtimes come from a dead-CMOS clock and stay after the clock is set
+#   right
 def test_a_first_scan_on_a_dead_cmos_clock_does_not_date_shoots_in_the_past(tmp_path):
     studio, _ = fresh_install(tmp_path)
     studio.shoot("studio", UNSET, FILES, mtime=0)
@@ -87,9 +86,8 @@ def test_a_first_scan_on_a_dead_cmos_clock_does_not_date_shoots_in_the_past(tmp_
     assert studio.shoots()[("studio", UNSET)]["date"] >= TODAY.isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason="a scan on a clock decades ahead (distrusted) stores "
-                   "first_seen and the date of a shoot with implausible mtimes in 2061: its "
-                   "maximum retention is silently not enforced for decades")
+# was: a scan on a clock decades ahead (distrusted) stores first_seen and the date of a shoot with
+#   implausible mtimes in 2061: its maximum retention is silently not enforced for decades
 def test_a_scan_on_a_clock_decades_ahead_does_not_push_a_retention_date_decades_out(studio):
     studio.write_config(NOTICE_RULES)
     studio.shoot("studio", UNSET, FILES, mtime=0)
@@ -100,10 +98,9 @@ def test_a_scan_on_a_clock_decades_ahead_does_not_push_a_retention_date_decades_
     assert studio.shoots()[("studio", UNSET)]["date"] <= TODAY.isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason="a purge killed on a clock ahead (within "
-                   "max_clock_jump) never moves the mark (note_time runs at the end), and "
-                   "recovery never checks purge_after: on the corrected clock the next scan "
-                   "finishes purging trash whose retention has 29 days to run")
+# was: a purge killed on a clock ahead (within max_clock_jump) never moves the mark (note_time runs
+#   at the end), and recovery never checks purge_after: on the corrected clock the next scan
+#   finishes purging trash whose retention has 29 days to run
 def test_a_half_done_purge_on_a_clock_ahead_is_not_finished_once_the_clock_is_set_right(studio):
     studio.write_config(DUE_RULES)
     studio.shoot("studio", DUE, FILES, mtime=OLD)
@@ -116,8 +113,8 @@ def test_a_half_done_purge_on_a_clock_ahead_is_not_finished_once_the_clock_is_se
     assert len(trashed(studio)) == 1  # still restorable for 29 days
 
 
-@pytest.mark.xfail(strict=True, reason="recovery finishes a half-done purge without checking "
-                   "the group's purge_after against the (now accepted) clock")
+# was: recovery finishes a half-done purge without checking the group's purge_after against the
+#   (now accepted) clock
 def test_recovery_after_clock_accept_does_not_purge_trash_before_it_expires(studio):
     studio.write_config(DUE_RULES)
     studio.shoot("studio", DUE, FILES, mtime=OLD)
@@ -132,9 +129,8 @@ def test_recovery_after_clock_accept_does_not_purge_trash_before_it_expires(stud
     assert len(trashed(studio)) + len(files_in_place(studio, DUE)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="explain's earliest_deletion of a held file whose rule "
-                   "date lies beyond the notice window is its own date: the notice that can only "
-                   "start when the hold ends is left out")
+# was: explain's earliest_deletion of a held file whose rule date lies beyond the notice window is
+#   its own date: the notice that can only start when the hold ends is left out
 def test_explain_earliest_deletion_of_a_held_shoot_is_not_before_apply_can_delete_it(studio):
     studio.write_config(NOTICE_RULES)
     shot = TODAY.replace(year=TODAY.year - 5) + timedelta(days=60)  # due in 60 days
@@ -155,9 +151,8 @@ def test_explain_earliest_deletion_of_a_held_shoot_is_not_before_apply_can_delet
     assert moved_on == earliest  # explain said the day it actually went
 
 
-@pytest.mark.xfail(strict=True, reason="plan on a clock behind the mark computes "
-                   "earliest_deletion from the wrong today: a date before the mark, when "
-                   "nothing can be deleted")
+# was: plan on a clock behind the mark computes earliest_deletion from the wrong today: a date
+#   before the mark, when nothing can be deleted
 def test_plan_on_a_clock_behind_the_mark_gives_no_earliest_deletion_before_the_mark(studio):
     studio.write_config(NOTICE_RULES)
     studio.shoot("studio", DUE, FILES, mtime=OLD)
@@ -168,9 +163,8 @@ def test_plan_on_a_clock_behind_the_mark_gives_no_earliest_deletion_before_the_m
     assert earliest is None or earliest >= (TODAY + timedelta(days=14)).isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason="a scan judges 'folder date in the future' by the "
-                   "distrusted clock: on a clock gone back every dated shoot is unrecognised, "
-                   "goes missing, and full scans drop it from the index")
+# was: a scan judges 'folder date in the future' by the distrusted clock: on a clock gone back
+#   every dated shoot is unrecognised, goes missing, and full scans drop it from the index
 def test_full_scans_on_a_clock_behind_the_mark_do_not_drop_dated_shoots(studio):
     studio.shoot("studio", DUE, FILES, mtime=OLD)
     studio.ok("scan")

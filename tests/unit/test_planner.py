@@ -453,10 +453,20 @@ def test_earliest_deletion_of_files_in_and_out_of_the_plan():
     shoot = make_shoot()
     items = plan_for([shoot], announce_now=True).items
     listed = items[0].files[0]
-    assert earliest_deletion(items, [(listed, date(2025, 5, 12))]) == date(2025, 6, 15)
-    assert earliest_deletion(items, [("elsewhere", date(2030, 1, 1))]) == date(2030, 1, 1)
-    assert earliest_deletion(items, [(listed, date(2025, 5, 12)), ("x", None)]) is None
-    assert earliest_deletion(items, []) is None
+    notice = parse_period("14 days")
+
+    def earliest(*files):
+        return earliest_deletion(items, files, TODAY, notice)
+
+    assert earliest((listed, date(2025, 5, 12), [])) == date(2025, 6, 15)
+    assert earliest(("elsewhere", date(2030, 1, 1), [])) == date(2030, 1, 1)
+    assert earliest((listed, date(2025, 5, 12), []), ("x", None, [])) is None
+    assert earliest() is None
+    # held past its date: announced the day after the hold ends, deletable a notice later
+    assert earliest(("held", date(2025, 8, 1), [date(2025, 9, 1)])) == date(2025, 9, 16)
+    assert earliest(("held", date(2025, 8, 1), [None])) is None  # a hold with no end
+    # a hold ending long before its date changes nothing
+    assert earliest(("held", date(2025, 8, 1), [date(2025, 6, 2)])) == date(2025, 8, 1)
 
 
 def test_plan_json_shape_and_order():
