@@ -29,10 +29,12 @@ class Failure(click.ClickException):
 class App:
     """Per-invocation state: the config path, and lazily the config, clock and index."""
 
-    def __init__(self, config_path: str | None):
+    def __init__(self, config_path: str | None, clock=None):
         self.config_arg = config_path
         self._config = None
         self._store = None
+        self._clock = clock  # None: the system clock (ARCHIVEKEEPER_FAKE_NOW pins it)
+        self.warned_offline: set[str] = set()  # each offline volume is warned about once
 
     @property
     def config(self):
@@ -147,9 +149,11 @@ class App:
 
     @property
     def clock(self):
-        from archivekeeper.clock import SystemClock
+        if self._clock is None:
+            from archivekeeper.clock import SystemClock
 
-        return SystemClock()
+            self._clock = SystemClock()
+        return self._clock
 
     def volume_statuses(self, register: bool = True):
         """Probe every configured volume; register first-seen ids in the index."""
@@ -282,9 +286,10 @@ def render_table(headers: list[str], rows: list[list], title: str | None = None)
         click.echo("\t".join(str(c) for c in row))
 
 
-def warn_offline(statuses) -> int:
-    """Log offline volumes; return how many fixed (non-removable) volumes are offline: an
-    error, where an unplugged removable drive is only a warning."""
+def warn_offline(app: App, statuses) -> int:
+    """Log offline volumes (once per volume and command); return how many fixed
+    (non-removable) volumes are offline: an error, where an unplugged removable drive is only a
+    warning."""
     from archivekeeper.logs import get_logger
 
     log = get_logger()
@@ -292,10 +297,14 @@ def warn_offline(statuses) -> int:
     for s in statuses:
         if s.online:
             continue
+        if not s.removable:
+            problems += 1
+        if s.name in app.warned_offline:
+            continue
+        app.warned_offline.add(s.name)
         if s.removable:
             log.warning("volume_offline", volume=s.name, reason=s.reason)
         else:
-            problems += 1
             log.error("volume_offline", volume=s.name, reason=s.reason, removable=False)
     return problems
 
@@ -324,7 +333,7 @@ def run_scan(app: App, only: str | None, full: bool):
     app.lock()
     app.recover()
     statuses = [s for s in app.volume_statuses() if only is None or s.name == only]
-    fixed_offline = warn_offline(statuses)
+    fixed_offline = warn_offline(app, statuses)
     patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
     now = app.clock.now()
     check = ops.check_clock(cfg, app.store, now)
@@ -391,7 +400,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     from archivekeeper.index.store import shoot_json
 
     key = naming.normalize_customer(customer) if customer is not None else None
-    warn_offline(app.volume_statuses())  # their shoots are listed from the index
+    warn_offline(app, app.volume_statuses())  # their shoots are listed from the index
     rows = app.store.shoots(customer_key=key, volume=only)
     used = facts.last_used_map(app.store, rows)
     docs = [shoot_json(r, used[r["id"]]) for r in rows]
@@ -419,7 +428,7 @@ def demo(ctx: click.Context, directory: Path | None) -> None:
         config_path = demo_mod.build(directory, ctx.obj.clock.now())
     except (demo_mod.DemoError, OSError) as exc:
         raise Failure(str(exc)) from None
-    app = App(str(config_path))
+    app = App(str(config_path), ctx.obj.clock)
     ctx.obj = app
     click.echo(f"Demo archive built in {config_path.parent}", err=True)
     summary, _ = run_scan(app, None, False)

@@ -45,7 +45,7 @@ safety:
   trash_retention: 30 days
   max_files_per_run: 20000
   max_bytes_per_run: 500 GB
-  max_fraction_per_volume: 0.5
+  max_fraction_per_volume: 0.9  # the sample archive is mostly old: most of it is due at once
 report:
   dir: reports
   keep: 12 weeks
@@ -145,8 +145,9 @@ def build(directory: Path | None, now: datetime) -> Path:
 
 
 def extra_steps():
-    """The demo's steps after the scan and the shoot table: the plan, then one explanation."""
-    return [_show_plan, _explain_one]
+    """The demo's steps after the scan and the shoot table: the plan, one explanation, then a
+    whole cycle (apply, trash, restore, audit) on a clock past the notice period."""
+    return [_show_plan, _explain_one, _one_cycle]
 
 
 def _show_plan(ctx, app) -> None:
@@ -156,6 +157,10 @@ def _show_plan(ctx, app) -> None:
 
     click.echo("\n== plan: what is due, upcoming and blocked ==")
     ctx.invoke(plan, as_of=None, as_json=False)
+    notice = app.config.safety.notice_period
+    click.echo(f"\nWhy everything is upcoming: each item was announced just now, and nothing is "
+               f"deleted before it has been announced for the notice period ({notice}); "
+               "'earliest deletion' is the day each one can go.")
 
 
 def _explain_one(ctx, app) -> None:
@@ -169,6 +174,51 @@ def _explain_one(ctx, app) -> None:
         "'virtanen matti' ORDER BY date LIMIT 1").fetchone()
     if row is not None:
         ctx.invoke(explain, path=f"{row[0]}:{row[1].decode()}", as_json=False)
+
+
+def _one_cycle(ctx, app) -> None:
+    """Apply on the demo's own clock, a day past the notice period; show the trash, restore
+    the first item, verify the audit log."""
+    import click
+
+    from archivekeeper.cli import (
+        App,
+        apply_cmd,
+        audit_verify,
+        clock_accept,
+        trash_list,
+        trash_restore,
+    )
+    from archivekeeper.clock import FixedClock
+    from archivekeeper.ops import trash_docs
+
+    now = app.clock.now()
+    day = app.config.safety.notice_period.add_to(now.date()) + timedelta(days=1)
+    later = App(app.config_arg, FixedClock(datetime.combine(day, now.timetz())))
+    later.warned_offline = app.warned_offline
+    app.close()  # its run lock and index, for the later run
+    ctx.obj = later
+    try:
+        click.echo(f"\n== apply on {day} (the demo's own clock): the notice period has "
+                   "passed ==")
+        ctx.invoke(apply_cmd, dry_run=False)
+        click.echo("\n== trash list: what moved, restorable until it is purged ==")
+        ctx.invoke(trash_list, as_json=False)
+        items = trash_docs(later.store)
+        if items:
+            click.echo(f"\n== trash restore {items[0]['id']}: undo one ==")
+            ctx.invoke(trash_restore, item_id=items[0]["id"])
+        click.echo("\n== audit verify: every step above is in the tamper-evident log ==")
+        ctx.invoke(audit_verify)
+    finally:
+        later.close()
+    # the clock guard remembers the demo's later day; give the archive back to the real clock
+    ctx.obj = present = App(app.config_arg, app.clock)
+    try:
+        click.echo("\n== clock accept: back to the real clock (the demo moved its own) ==")
+        ctx.invoke(clock_accept)
+    finally:
+        present.close()
 
 
 def where_to_look(config: Path) -> str:

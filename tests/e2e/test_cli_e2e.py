@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -72,7 +73,8 @@ def test_demo_builds_and_scans_a_sample_archive(tmp_path):
     listed = subprocess.run([str(BIN), "--config", str(config), "shoots", "--json"],
                             capture_output=True, text=True)
     shoots = json.loads(listed.stdout)["shoots"]
-    assert len(shoots) >= 45
+    scanned = re.search(r"scan: (\d+) shoots", result.stdout)
+    assert scanned and int(scanned.group(1)) >= 45  # before its apply trashed some
     assert {s["volume"] for s in shoots} == {"studio", "backup-1"}
     sources = {s["date_source"] for s in shoots}
     assert {"folder", "exif"} <= sources
@@ -81,6 +83,18 @@ def test_demo_builds_and_scans_a_sample_archive(tmp_path):
     assert exif and exif[0]["path"] == "Arkisto/Ylönen Lauri"
     # nothing outside the demo directory was written: the state is inside it
     assert (target / "state" / "index.sqlite").exists()
+    # it says why everything is upcoming, then shows a whole cycle on its own clock
+    out = result.stdout
+    assert "Why everything is upcoming" in out and "notice period (14 days)" in out
+    moved = re.search(r"apply: moved (\d+) files", out)
+    assert moved and int(moved.group(1)) > 0
+    assert "== trash list" in out and "restored " in out
+    assert "audit log intact" in out and "clock accepted" in out
+    # the unplugged drive is reported once, and the archive is left on the real clock
+    assert result.stderr.count("volume_offline") == 1
+    after = subprocess.run([str(BIN), "--config", str(config), "apply", "--dry-run"],
+                           capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr
 
 
 def test_demo_refuses_a_non_empty_directory(tmp_path):
