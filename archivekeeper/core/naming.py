@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 _SPACES = re.compile(r"[\s_]+")
-_EDGE_SPACES = re.compile(r"^[\s_]+|[\s_]+$")
 
 EARLIEST_PLAUSIBLE = date(1990, 1, 1)
 
@@ -66,7 +65,7 @@ class ShootPattern:
 @dataclass(frozen=True, slots=True)
 class ShootName:
     """A folder recognised as a shoot. `customer` and `type` are as written (NFC), the
-    customer trimmed of white space and `_`; `date` is None when the pattern has no {date}."""
+    customer with `_` and runs of white space as one space, trimmed; `date` is None when the pattern has no {date}."""
 
     customer: str
     customer_key: str
@@ -222,7 +221,9 @@ def _shoot_name(
         if isinstance(checked, str):
             return Unrecognised(checked)
         shoot_date = checked
-    customer = _EDGE_SPACES.sub("", fields["customer"])
+    # shown as a person writes it: "Virtanen_Matti" (from {date}_{customer}_{type}) is
+    # "Virtanen Matti"; matching goes through normalize_customer either way
+    customer = _SPACES.sub(" ", fields["customer"]).strip()
     return ShootName(
         customer=customer,
         customer_key=normalize_customer(customer),

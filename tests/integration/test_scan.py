@@ -46,7 +46,7 @@ def test_scan_indexes_shoots_by_customer_date_and_type(studio):
     assert (anna["files"], anna["bytes"], anna["state"], anna["incomplete"]) == (
         2, 400, "online", False)
     matti = shoots[("studio", "20240512_Virtanen_Matti_wedding")]
-    assert (matti["customer"], matti["type"]) == ("Virtanen_Matti", "wedding")
+    assert (matti["customer"], matti["type"]) == ("Virtanen Matti", "wedding")  # as written
     paivi = shoots[("studio", "Korhonen Päivi/12.05.2024 passport")]
     assert (paivi["date"], paivi["type"]) == ("2024-05-12", "passport")
     assert len(shoots) == 3
