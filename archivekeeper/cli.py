@@ -175,7 +175,19 @@ pass_app = click.make_pass_decorator(App)
 
 
 def emit_json(doc) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+    """Print one JSON document. Paths are kept shown (escaped) inside the program; JSON carries
+    them as their exact text (every path in these documents is under a "path" key)."""
+    sys.stdout.write(json.dumps(_exact_paths(doc), ensure_ascii=False, indent=2) + "\n")
+
+
+def _exact_paths(value, key: str | None = None):
+    from archivekeeper.logs import json_path
+
+    if isinstance(value, dict):
+        return {k: _exact_paths(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact_paths(v) for v in value]
+    return json_path(value) if key == "path" and isinstance(value, str) else value
 
 
 def on_terminal() -> bool:
@@ -398,6 +410,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     from archivekeeper.core import naming
     from archivekeeper.index import facts
     from archivekeeper.index.store import shoot_json
+    from archivekeeper.logs import show_path
 
     key = naming.normalize_customer(customer) if customer is not None else None
     warn_offline(app, app.volume_statuses())  # their shoots are listed from the index
@@ -412,7 +425,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     render_table(
         ["id", "volume", "path", "customer", "date", "source", "type", "files", "size",
          "last used", "state"],
-        [[d["id"], d["volume"], d["path"], d["customer"], d["date"], d["date_source"],
+        [[d["id"], d["volume"], d["path"], show_path(d["customer"]), d["date"], d["date_source"],
           d["type"] or "", d["files"], human_bytes(d["bytes"]), d["last_used"],
           d["state"] + (" (incomplete)" if d["incomplete"] else "")] for d in docs])
 
@@ -554,7 +567,8 @@ def explain(app: App, path: str, as_json: bool) -> None:
     if as_json:
         emit_json(doc)
         return
-    click.echo(f"{volume}:{doc['path']}  (shoot {shoot.id}: {shoot.customer}, {shoot.date}, "
+    click.echo(f"{volume}:{doc['path']}  (shoot {shoot.id}: {show_path(shoot.customer)}, "
+               f"{shoot.date}, "
                f"{shoot.type or 'no type'})")
     click.echo(doc["reason"])
     if doc["date"] is not None:
@@ -617,6 +631,7 @@ def hold_add(app: App, customer, shoot, path_, kind, reason, until, force) -> No
 @pass_app
 def hold_list(app: App, as_json: bool) -> None:
     """Every hold, ending soonest first."""
+    from archivekeeper.logs import show_path
     from archivekeeper.ops import hold_docs
 
     docs = hold_docs(app.config, app.store)
@@ -624,8 +639,9 @@ def hold_list(app: App, as_json: bool) -> None:
         emit_json({"holds": docs})
         return
     render_table(["id", "kind", "held", "reason", "until"],
-                 [[d["id"], d["kind"], d.get("customer") or f"{d['volume']}:{d['path']}",
-                   d["reason"], d["until"] or "further notice"] for d in docs])
+                 [[d["id"], d["kind"],
+                   show_path(d["customer"]) if "customer" in d else f"{d['volume']}:{d['path']}",
+                   show_path(d["reason"]), d["until"] or "further notice"] for d in docs])
 
 
 @hold.command("release")

@@ -91,6 +91,29 @@ def show_path(raw: bytes | str) -> str:
     return _ESCAPED.sub(_escape, text)
 
 
+_SHOWN_ESCAPE = re.compile(r"\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})")
+_UNSHORT = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def json_path(shown: str) -> str:
+    """Given a path as show_path shows it, return it as JSON carries it (SPEC: names and paths
+    in output): the exact text, control and bidi characters included (the JSON encoder escapes
+    what JSON needs); only undecodable bytes stay \\xNN and a backslash \\\\, so the path
+    still round-trips to its bytes."""
+    if "\\" not in shown:
+        return shown
+
+    def unescape(match: re.Match) -> str:
+        code = match.group(1)
+        if code == "\\" or (code[0] == "x" and int(code[1:], 16) >= 0x80):
+            return match.group()  # a backslash, or an undecodable byte: as shown
+        if code in _UNSHORT:
+            return _UNSHORT[code]
+        return chr(int(code[1:], 16))
+
+    return _SHOWN_ESCAPE.sub(unescape, shown)
+
+
 def _escape(match: re.Match) -> str:
     char = match.group()
     code = ord(char)
