@@ -283,13 +283,26 @@ def volume_list(app: App, as_json: bool) -> None:
 def render_table(headers: list[str], rows: list[list], title: str | None = None) -> None:
     """A rich table on a terminal; tab-separated plain lines otherwise."""
     if on_terminal():
+        from rich import box
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(*headers, title=title)
-        for row in rows:
-            table.add_row(*(str(c) for c in row))
-        Console().print(table)
+        console = Console()
+        cells = [[str(c) for c in row] for row in rows]
+        table = Table(*headers, title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+        for row in cells:
+            table.add_row(*(Text(c) for c in row))  # Text: a folder named "[/]" is no markup
+        unbounded = console.options.update_width(10**6)
+        if console.measure(table, options=unbounded).maximum <= console.width:
+            console.print(table)
+            return
+        # wider than this terminal: a wrapped table is noise; one paragraph per row instead
+        if title:
+            console.print(Text(title))
+        for row in cells:
+            named = (f"{h}: {c}" for h, c in zip(headers, row, strict=True) if c)
+            console.print(Text(" · ".join(named)), end="\n\n")
         return
     if title:
         click.echo(title)

@@ -36,22 +36,27 @@ def _setup() -> None:
     json = _settings["json"]
     if json is None:
         json = not stream.isatty()
-    renderer = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    processors = [structlog.processors.add_log_level]
+    if json:
+        processors += [structlog.processors.TimeStamper(fmt="iso", utc=False),
+                       structlog.processors.JSONRenderer(ensure_ascii=False)]
+    else:
+        processors.append(_human_line)
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=False),
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_settings["level"]),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     _pending = False
+
+
+def _human_line(_logger, _method, event: dict) -> str:
+    """A log line for a person at a terminal: "archivekeeper: warning: volume_offline:
+    volume=backup-2; reason=...", every value escaped (it may hold a folder name)."""
+    level, name = event.pop("level", "info"), event.pop("event", "")
+    details = "; ".join(f"{k}={show_path(str(v))}" for k, v in event.items())
+    return f"archivekeeper: {level}: {name}" + (f": {details}" if details else "")
 
 
 class _LazyLogger:

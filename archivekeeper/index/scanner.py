@@ -49,12 +49,12 @@ class ScanSummary:
     aborted: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        parts = [
-            f"{self.shoots} shoots", f"{self.files} files", f"{human_bytes(self.bytes)}",
-            f"{self.new} new", f"{self.changed} changed", f"{self.missing} missing",
-            f"{len(self.offline)} offline volumes", f"{self.unrecognised} unrecognised folders",
-            f"{self.errors} errors",
-        ]
+        """One line that fits a terminal: the totals, then only the counts that are not 0."""
+        parts = [f"{self.shoots} shoots", f"{self.files} files", human_bytes(self.bytes)]
+        parts += [f"{n} {what}" for n, what in (
+            (self.new, "new"), (self.changed, "changed"), (self.missing, "missing"),
+            (len(self.offline), "offline volumes"), (self.unrecognised, "unrecognised folders"),
+            (self.errors, "errors")) if n]
         return "scan: " + ", ".join(parts)
 
 

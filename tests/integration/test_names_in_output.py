@@ -51,3 +51,15 @@ def test_a_json_path_round_trips_to_its_bytes(studio):
     assert shown == "2019-05-12 Back\\\\slash/JPEG/bad\\xff.jpg"
     decoded = shown.replace("\\\\", "\0").replace("\\xff", "\udcff").replace("\0", "\\")
     assert os.fsencode(decoded) == SLASHED.encode() + b"/" + ODD_FILE
+
+
+def test_a_terminal_table_shows_markup_in_a_name_as_text(monkeypatch, capsys):
+    from archivekeeper import cli
+
+    monkeypatch.setattr(cli, "on_terminal", lambda: True)
+    cli.render_table(["id", "path"], [[1, "2019-05-12 [/]Odd [bold]Name"]])
+    assert "[/]Odd [bold]Name" in capsys.readouterr().out  # no MarkupError, no styling
+    wide = [[i, "x" * 60, "y" * 60] for i in range(2)]
+    cli.render_table(["id", "path", "customer"], wide)  # wider than the terminal
+    out = capsys.readouterr().out
+    assert "id: 0 · path: " + "x" * 60 in out.replace("\n", "")
