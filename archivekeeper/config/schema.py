@@ -177,6 +177,14 @@ def _hold_kind(value: str) -> str:
     return value
 
 
+def _a_day_or_more(period: Period) -> Period:
+    # a jump of 0 days would distrust every clock a day after the last run: nothing ever acts
+    if period.count == 0:
+        raise config_error(f"{period} stops every run a day after the last one",
+                           "a period of at least 1 day, e.g. '60 days'")
+    return period
+
+
 FolderPath = Annotated[Path, BeforeValidator(_to_path)]
 PeriodValue = Annotated[Period, PlainValidator(_to_period)]
 NonEmptyText = Annotated[str, AfterValidator(_non_empty)]
@@ -315,7 +323,8 @@ class SafetyConfig(BaseModel):
     max_fraction_per_volume: float = Field(
         0.10, gt=0, le=1, description="a number above 0 and at most 1, e.g. 0.10"
     )
-    max_clock_jump: PeriodValue = Field(Period(60, "days"), description=_PERIOD_EXPECTED)
+    max_clock_jump: Annotated[Period, PlainValidator(_to_period), AfterValidator(_a_day_or_more)
+                              ] = Field(Period(60, "days"), description=_PERIOD_EXPECTED)
     require_approval: bool = Field(False, description="true or false")
 
 

@@ -5,7 +5,6 @@ literal backslash are escaped, so a path round-trips to its bytes."""
 
 from __future__ import annotations
 
-import json
 import os
 
 from conftest import OLD

@@ -102,6 +102,8 @@ BROKEN_EXPECTED = {
         "(a number above 0 and at most 1, e.g. 0.10)",
         "{file}:8: safety.max_files_per_run: is the number -1, out of range "
         "(a whole number, 0 or more)",
+        "{file}:9: safety.max_clock_jump: 0 days stops every run a day after the last one "
+        "(a period of at least 1 day, e.g. '60 days')",
     ],
     "volume_at_root.yaml": [
         "{file}:4: volumes.1.path: a volume cannot be / itself (a folder below /, e.g. /srv/photos)",
@@ -165,7 +167,7 @@ def test_config_error_str_joins_all_errors_with_newlines():
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == "\n".join(caught.value.errors)
-    assert len(caught.value.errors) == 2
+    assert len(caught.value.errors) == 3
 
 
 def test_several_mistakes_are_reported_at_once(tmp_path):
