@@ -385,7 +385,7 @@ def run_scan(app: App, only: str | None, full: bool):
     if check.reference is None and not after.trusted:
         ops.redate_first_seen(app.store, seen_at, after)
     for refusal in after.refusals:
-        click.echo(f"warning: {refusal}", err=True)
+        click.echo(f"warning: {refusal}{after.hint()}", err=True)
     return summary, fixed_offline
 
 

@@ -113,7 +113,7 @@ def refuse_on_distrust(store: Store, audit, check: planner.ClockCheck, command: 
     if not check.trusted:
         _refuse(store, audit, check.now, command, check.refusals)
         raise OpError("refused on a distrusted clock, nothing was done: "
-                      + "; ".join(check.refusals), 3)
+                      + "; ".join(check.refusals) + check.hint(), 3)
 
 
 def accept_clock(store: Store, audit, now: datetime) -> datetime | None:
@@ -445,7 +445,8 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         if plan.refused:
             if not dry_run:
                 _refuse(store, audit, now, "apply", plan.refusals)
-            raise OpError("refused, nothing was deleted: " + "; ".join(plan.refusals), 3)
+            raise OpError("refused, nothing was deleted: " + "; ".join(plan.refusals)
+                          + check.hint(), 3)
         if dry_run:
             return plan, None
         note_time(store, check)  # before acting: a run killed midway has recorded its time
@@ -476,7 +477,8 @@ def purge_trash(config, store: Store, audit, clock):
         recover(config, store, executor, check)  # rolls half-done purges back if distrusted
         if not check.trusted:
             _refuse(store, audit, now, "trash purge", check.refusals)
-            raise OpError("refused, nothing was purged: " + "; ".join(check.refusals), 3)
+            raise OpError("refused, nothing was purged: " + "; ".join(check.refusals)
+                          + check.hint(), 3)
         note_time(store, check)  # before acting: a run killed midway has recorded its time
         run_id = _begin_run(store, "purge", now)
         result = None

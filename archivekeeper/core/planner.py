@@ -163,7 +163,8 @@ def build_plan(
         if clock.trusted and i.status != "blocked"
         and _announcement(announcements, i.key, now) is None
     )
-    warnings = tuple(warnings) + tuple(f"nothing was announced: {r}" for r in clock.refusals)
+    warnings = tuple(warnings) + tuple(f"nothing was announced: {r}{clock.hint()}"
+                                       for r in clock.refusals)
     return Plan(today, tuple(items), tuple(refusals), warnings, to_announce)
 
 
@@ -387,11 +388,16 @@ class ClockCheck:
 
     now: datetime
     reference: datetime | None  # the high-water mark, or the newest mtime standing in for it
-    refusals: tuple[str, ...] = ()
+    refusals: tuple[str, ...] = ()  # no names or paths: they go into the audit log
+    where: str = ""  # where the newest mtime standing in for the mark is, for the owner
 
     @property
     def trusted(self) -> bool:
         return not self.refusals
+
+    def hint(self) -> str:
+        """Where the newest mtime is, as words to add to a refusal shown to the owner."""
+        return f" (the newest is {self.where})" if self.where and not self.trusted else ""
 
 
 def check_clock(
@@ -413,8 +419,7 @@ def check_clock(
         reference, what, tolerance = mark, "the last time archivekeeper recorded", CLOCK_TOLERANCE
     elif newest_mtime is not None:
         reference, tolerance = newest_mtime, STAND_IN_TOLERANCE
-        what = "the newest file or folder on the volumes" + (f" ({newest_where})"
-                                                            if newest_where else "")
+        what = "the newest file or folder on the volumes"
     else:
         return ClockCheck(now, None)
     shown_now = now.isoformat(timespec="seconds")
@@ -422,10 +427,11 @@ def check_clock(
     if now < reference - tolerance:
         return ClockCheck(now, reference, (
             f"the clock ({shown_now}) is earlier than {what} ({shown_ref}): the clock went "
-            f"back; fix it, or {accept}",))
+            f"back; fix it, or {accept}",), newest_where if mark is None else "")
     latest = datetime.combine(max_jump.add_to(reference.date()), reference.timetz())
     if now > latest:
         return ClockCheck(now, reference, (
             f"the clock ({shown_now}) is more than {max_jump} (safety.max_clock_jump) after "
-            f"{what} ({shown_ref}): a jump of the clock, or the machine was off; {accept}",))
+            f"{what} ({shown_ref}): a jump of the clock, or the machine was off; {accept}",),
+            newest_where if mark is None else "")
     return ClockCheck(now, reference)

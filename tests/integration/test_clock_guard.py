@@ -66,6 +66,10 @@ def test_a_new_install_on_a_clock_decades_ahead_announces_moves_and_purges_nothi
     assert files_in_place(studio) == set(FILES) and trashed(studio) == []
     refusals = [e for e in audit_events(studio) if e["event"] == "refusal"]
     assert refusals and "the newest file or folder" in refusals[0]["reasons"][0]
+    # the owner is told where the newest file is; the audit log never holds a name or path
+    assert "Laine Tuula" in result.stderr
+    log = (studio.state / "audit.jsonl").read_text()
+    assert "Laine" not in log and "Mäkinen" not in log and "2026-11-20" not in log
 
 
 def test_a_new_install_on_a_right_clock_starts_the_mark_with_its_first_scan(tmp_path):
