@@ -82,3 +82,29 @@ def test_a_config_hold_on_a_folder_with_a_backslash_keeps_it(tmp_path):
     studio.ok("scan")
     result = studio.ok("apply")
     assert files_in_place(studio, rel) == set(FILES), result.stdout
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "ops.redate_first_seen dates the shoots a fresh index's first scan saw by the stand-in when "
+    "it lies ahead (one file with a wrong future mtime); `clock accept` keeps that date, so a "
+    "shoot first seen today is kept until that future year"))
+def test_one_file_with_a_future_mtime_does_not_push_a_first_seen_date_decades_out(tmp_path):
+    studio = Studio(tmp_path, volumes=("studio",), extra=ONE_YEAR)
+    studio.init_volumes(accept_clock=False)
+    today = date(2025, 6, 1)
+    studio.clock_env = at(today)
+    may = datetime.fromisoformat(at(date(2025, 5, 20))["ARCHIVEKEEPER_FAKE_NOW"]).timestamp()
+    shoot = studio.shoot("studio", "2025-05-20 Virtanen Matti", FILES, mtime=may)
+    year_2090 = datetime.fromisoformat(at(date(2090, 1, 1))["ARCHIVEKEEPER_FAKE_NOW"]).timestamp()
+    os.utime(shoot / "RAW" / "IMG_1.CR2", (year_2090, year_2090))  # a camera clock set wrong
+    os.utime(shoot, (may, may))
+    studio.shoot("studio", UNSET, FILES, mtime=0)
+    os.utime(studio.volumes["studio"] / "Arkisto", (OLD, OLD))
+
+    assert "clock accept" in studio.ok("scan").stderr  # the clock is right: the owner accepts
+    studio.ok("clock", "accept")
+    studio.ok("scan")
+    # first seen on 2025-06-01 on a clock the owner vouched for: deletable a year later
+    assert studio.shoots()[("studio", UNSET)]["date"] == today.isoformat()
+    explained = studio.json("explain", f"studio:{UNSET}")
+    assert explained["date"] == "2026-06-01"
