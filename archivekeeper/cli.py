@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from archivekeeper.logs import exact_path, json_path, show_path
+
 EXIT_RUNTIME, EXIT_USAGE, EXIT_CONFIG = 1, 2, 78  # 3 (refused for safety) comes from ops
 LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
 
@@ -181,8 +183,6 @@ def emit_json(doc) -> None:
 
 
 def _exact_paths(value, key: str | None = None):
-    from archivekeeper.logs import json_path
-
     if isinstance(value, dict):
         return {k: _exact_paths(v, k) for k, v in value.items()}
     if isinstance(value, list):
@@ -275,7 +275,8 @@ def volume_list(app: App, as_json: bool) -> None:
     from archivekeeper.index.scanner import human_bytes
 
     render_table(["volume", "path", "state", "last seen", "shoots", "size"],
-                 [[v["name"], v["path"], v["state"] + (f" ({v['reason']})" if v["reason"] else ""),
+                 [[v["name"], show_path(v["path"]),
+                   v["state"] + (f" ({show_path(v['reason'])})" if v["reason"] else ""),
                    v["last_seen"] or "never", v["shoots"], human_bytes(v["bytes"])]
                   for v in vols])
 
@@ -381,9 +382,7 @@ def run_scan(app: App, only: str | None, full: bool):
             reader.close()
     # judged again: on a fresh index, what was just indexed is the first thing to judge it by
     after = ops.check_clock(cfg, app.store, app.clock.now())
-    ops.note_time(app.store, after)
-    if check.reference is None and not after.trusted:
-        ops.redate_first_seen(app.store, seen_at, after)
+    ops.after_scan(app.store, seen_at, check, after)
     for refusal in after.refusals:
         click.echo(f"warning: {refusal}{after.hint()}", err=True)
     return summary, fixed_offline
@@ -423,7 +422,6 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     from archivekeeper.core import naming
     from archivekeeper.index import facts
     from archivekeeper.index.store import shoot_json
-    from archivekeeper.logs import show_path
 
     key = naming.normalize_customer(customer) if customer is not None else None
     warn_offline(app, app.volume_statuses())  # their shoots are listed from the index
@@ -438,7 +436,8 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
     render_table(
         ["id", "volume", "path", "customer", "date", "source", "type", "files", "size",
          "last used", "state"],
-        [[d["id"], d["volume"], d["path"], show_path(d["customer"]), d["date"], d["date_source"],
+        [[d["id"], d["volume"], show_path(d["path"]), show_path(d["customer"]), d["date"],
+          d["date_source"],
           d["type"] or "", d["files"], human_bytes(d["bytes"]), d["last_used"],
           d["state"] + (" (incomplete)" if d["incomplete"] else "")] for d in docs])
 
@@ -508,13 +507,13 @@ def print_plan(result) -> None:
 
     rows = []
     for item in result.items:
-        why = "; ".join(item.blocked_by)
+        why = show_path("; ".join(item.blocked_by))  # hold reasons and paths: escaped
         earliest = _iso(item.earliest) or "not known"
         if item.earliest is not None and item.earliest != item.date:
             earliest += " (after the hold)" if item.blocked_by else " (after notice)"
         rows.append([item.status, item.date.isoformat(), earliest, item.shoot_id, item.volume,
-                     item.path, item.scope, len(item.files), human_bytes(item.bytes), item.rule,
-                     why])
+                     show_path(item.path), item.scope, len(item.files), human_bytes(item.bytes),
+                     item.rule, why])
     if rows:
         render_table(["status", "deletable from", "earliest deletion", "shoot", "volume", "path",
                       "scope", "files", "size", "rule", "blocked by"], rows,
@@ -543,7 +542,6 @@ def explain(app: App, path: str, as_json: bool) -> None:
     from archivekeeper.core import policy
     from archivekeeper.core.planner import earliest_deletion
     from archivekeeper.index.facts import iter_shoot_facts
-    from archivekeeper.logs import show_path
 
     try:
         volume, rel = ops.resolve_target(app.config, path)
@@ -563,7 +561,7 @@ def explain(app: App, path: str, as_json: bool) -> None:
     now = app.clock.now()
     explanation = policy.explain_shoot(shoot, cfg.model_rules(), ops.all_holds(cfg, app.store),
                                        ops.erasure_records(app.store), now.date())
-    doc = explanation.to_json(None if rel == row["path"] else show_path(rel))
+    doc = explanation.to_json(None if rel == row["path"] else exact_path(rel))
     clock = ops.check_clock(cfg, app.store, now)
     items = ops.shoot_items(cfg, app.store, shoot, clock)
 
@@ -580,10 +578,10 @@ def explain(app: App, path: str, as_json: bool) -> None:
     if as_json:
         emit_json(doc)
         return
-    click.echo(f"{volume}:{doc['path']}  (shoot {shoot.id}: {show_path(shoot.customer)}, "
+    click.echo(f"{volume}:{show_path(doc['path'])}  (shoot {shoot.id}: {show_path(shoot.customer)}, "
                f"{shoot.date}, "
                f"{shoot.type or 'no type'})")
-    click.echo(doc["reason"])
+    click.echo(show_path(doc["reason"]))
     if doc["date"] is not None:
         after = " (after notice)" if doc["earliest_deletion"] != doc["date"] else ""
         click.echo(f"Earliest deletion: {doc['earliest_deletion'] or 'not known yet'}{after}")
@@ -597,8 +595,9 @@ def explain(app: App, path: str, as_json: bool) -> None:
     dates = {(f["decision"], f["date"]) for f in doc["files"]}
     if len(dates) > 1:
         render_table(["file", "decision", "deletable from", "earliest deletion", "reason"],
-                     [[f["path"], f["decision"], f["date"] or "never",
-                       f["earliest_deletion"] or "-", f["reason"]] for f in doc["files"]])
+                     [[show_path(f["path"]), f["decision"], f["date"] or "never",
+                       f["earliest_deletion"] or "-", show_path(f["reason"])]
+                      for f in doc["files"]])
 
 
 def _day(text):
@@ -644,7 +643,6 @@ def hold_add(app: App, customer, shoot, path_, kind, reason, until, force) -> No
 @pass_app
 def hold_list(app: App, as_json: bool) -> None:
     """Every hold, ending soonest first."""
-    from archivekeeper.logs import show_path
     from archivekeeper.ops import hold_docs
 
     docs = hold_docs(app.config, app.store)
@@ -653,7 +651,7 @@ def hold_list(app: App, as_json: bool) -> None:
         return
     render_table(["id", "kind", "held", "reason", "until"],
                  [[d["id"], d["kind"],
-                   show_path(d["customer"]) if "customer" in d else f"{d['volume']}:{d['path']}",
+                   show_path(d["customer"] if "customer" in d else f"{d['volume']}:{d['path']}"),
                    show_path(d["reason"]), d["until"] or "further notice"] for d in docs])
 
 
@@ -717,7 +715,7 @@ def apply_cmd(app: App, dry_run: bool) -> None:
     if result is None:
         for item in due:
             click.echo(f"would move {len(item.files)} files ({human_bytes(item.bytes)}) of "
-                       f"{item.volume}:{item.path} to trash (rule {item.rule})")
+                       f"{item.volume}:{show_path(item.path)} to trash (rule {item.rule})")
         click.echo(f"dry run: {len(due)} items, {sum(len(i.files) for i in due)} files, "
                    f"{human_bytes(sum(i.bytes for i in due))} would move to trash; "
                    "nothing was changed")
@@ -747,8 +745,8 @@ def trash_list(app: App, as_json: bool) -> None:
         emit_json({"items": docs})
         return
     render_table(["id", "volume", "path", "files", "size", "trashed", "purge after"],
-                 [[d["id"], d["volume"], d["path"], d["files"], human_bytes(d["bytes"]),
-                   d["trashed_at"], d["purge_after"]] for d in docs])
+                 [[d["id"], d["volume"], show_path(d["path"]), d["files"],
+                   human_bytes(d["bytes"]), d["trashed_at"], d["purge_after"]] for d in docs])
 
 
 @trash.command("restore")

@@ -96,27 +96,23 @@ def show_path(raw: bytes | str) -> str:
     return _ESCAPED.sub(_escape, text)
 
 
-_SHOWN_ESCAPE = re.compile(r"\\(\\|n|r|t|x[0-9a-f]{2}|u[0-9a-f]{4})")
-_UNSHORT = {"n": "\n", "r": "\r", "t": "\t"}
+def exact_path(raw: bytes | str) -> str:
+    """Given a path as bytes, return the text the program matches, keys and tokens it by: its
+    exact characters, an undecodable byte as the lone surrogate that stands for it (one text
+    per path and back). Escaped only where it is shown: show_path, json_path."""
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
 
 
-def json_path(shown: str) -> str:
-    """Given a path as show_path shows it, return it as JSON carries it (SPEC: names and paths
-    in output): the exact text, control and bidi characters included (the JSON encoder escapes
-    what JSON needs); only undecodable bytes stay \\xNN and a backslash \\\\, so the path
-    still round-trips to its bytes."""
-    if "\\" not in shown:
-        return shown
+_JSON_ESCAPED = re.compile(r"[\\\udc80-\udcff]")
 
-    def unescape(match: re.Match) -> str:
-        code = match.group(1)
-        if code == "\\" or (code[0] == "x" and int(code[1:], 16) >= 0x80):
-            return match.group()  # a backslash, or an undecodable byte: as shown
-        if code in _UNSHORT:
-            return _UNSHORT[code]
-        return chr(int(code[1:], 16))
 
-    return _SHOWN_ESCAPE.sub(unescape, shown)
+def json_path(exact: str) -> str:
+    """Given a path's exact text, return it as JSON carries it (SPEC: names and paths in
+    output): its characters, control and bidi characters included (the JSON encoder escapes
+    what JSON needs); only an undecodable byte is \\xNN and a backslash \\\\, so the text
+    round-trips to the path's bytes."""
+    return _JSON_ESCAPED.sub(
+        lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()) - 0xDC00:02x}", exact)
 
 
 def _escape(match: re.Match) -> str:

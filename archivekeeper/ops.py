@@ -13,7 +13,7 @@ from archivekeeper.core import naming, planner, policy
 from archivekeeper.core.model import Announcement, Hold
 from archivekeeper.index.facts import PLAUSIBLE_NS, iter_shoot_facts
 from archivekeeper.index.store import Store, private_dir
-from archivekeeper.logs import show_path
+from archivekeeper.logs import exact_path
 
 
 class OpError(Exception):
@@ -35,7 +35,7 @@ def stored_holds(store: Store) -> list[Hold]:
         Hold(id=str(r["id"]), kind=r["kind"], reason=r["reason"],
              until=date.fromisoformat(r["until"]) if r["until"] else None,
              customer_key=r["customer_key"], volume=r["volume"],
-             path=show_path(r["path"]) if r["path"] is not None else None,
+             path=exact_path(r["path"]) if r["path"] is not None else None,
              scope=r["scope"], source="cli")
         for r in rows
     ]
@@ -60,8 +60,8 @@ def announcements(store: Store) -> dict[str, Announcement]:
 
 # -- the clock guard ------------------------------------------------------------------------------
 def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
-    """Judge now against the high-water mark, or on a fresh index against the newest mtime on
-    the online volumes as indexed (see planner.check_clock)."""
+    """Judge now against the high-water mark, or on a fresh index against the newest plausible
+    mtime scans saw on the volumes (see planner.check_clock)."""
     mark = store.clock_mark()
     newest, where = None, ""
     if mark is None:
@@ -77,14 +77,23 @@ MAX_NS = 253402214400 * 10**9  # 9999-12-31: later mtimes are read as that
 
 def note_time(store: Store, check: planner.ClockCheck) -> None:
     """After a command recorded something on a trusted clock, move the high-water mark up to
-    its time. Not on a fresh index with nothing indexed: the first clock seen there has nothing
-    to be judged by, and must not become the mark."""
+    its time, and date the shoots first seen on a distrusted clock by it. Not on a fresh index
+    with nothing indexed: the first clock seen there has nothing to be judged by, and must not
+    become the mark."""
     if not check.trusted or check.reference is None:
         return
-    mark = store.clock_mark()
-    if mark is None or check.now > mark:
-        with store.transaction():
-            store.set_clock_mark(check.now)
+    with store.transaction():
+        store.raise_clock_mark(check.now)
+        _settle_first_seen(store, check.now)
+
+
+def _settle_first_seen(store: Store, now: datetime) -> None:
+    """Shoots first seen on a distrusted clock got the guard's reference as a provisional date;
+    on the first clock that can be believed, they were first seen no later than now: the later,
+    safer date (never the stand-in of an old archive, nor a clock gone back or decades ahead)."""
+    for instant in store.untrusted_first_seen():
+        store.redate_first_seen(instant, now.isoformat(), PLAUSIBLE_NS)
+    store.set_untrusted_first_seen([])
 
 
 def scan_instants(check: planner.ClockCheck) -> tuple[datetime, date]:
@@ -99,13 +108,23 @@ def scan_instants(check: planner.ClockCheck) -> tuple[datetime, date]:
     return reference, max(check.now, reference).date()
 
 
-def redate_first_seen(store: Store, seen_at: datetime, check: planner.ClockCheck) -> None:
-    """A fresh index's first scan had nothing to judge its clock by; if what it indexed shows
-    the clock was wrong, the shoots it first saw are dated as a distrusted clock's scan
-    would have dated them."""
-    better, _ = scan_instants(check)
-    with store.transaction():
-        store.redate_first_seen(seen_at.isoformat(), better.isoformat())
+def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
+               after: planner.ClockCheck) -> None:
+    """Given when a scan dated the shoots it first saw and the clock guard's verdicts before
+    and after it: if either distrusted the clock, that date is provisional (settled by the
+    first trusted command or `clock accept`). A fresh index's first scan had nothing to judge
+    its clock by before; if what it indexed shows the clock was wrong, its shoots are dated as
+    a distrusted clock's scan dates them. Then the mark moves, on a trusted clock."""
+    if not (before.trusted and after.trusted):
+        with store.transaction():
+            provisional = seen_at
+            if before.trusted:  # nothing to judge by before: judged now
+                provisional, _ = scan_instants(after)
+                store.redate_first_seen(seen_at.isoformat(), provisional.isoformat(),
+                                        PLAUSIBLE_NS)
+            store.set_untrusted_first_seen(
+                [*store.untrusted_first_seen(), provisional.isoformat()])
+    note_time(store, after)
 
 
 def refuse_on_distrust(store: Store, audit, check: planner.ClockCheck, command: str) -> None:
@@ -123,6 +142,7 @@ def accept_clock(store: Store, audit, now: datetime) -> datetime | None:
     with store.transaction():
         audit.append("clock_accept", mark=old.isoformat() if old else None)
         store.set_clock_mark(now)
+        _settle_first_seen(store, now)
     return old
 
 
@@ -173,11 +193,7 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
         by_key = {i.key: i for i in plan.items}
         # an announcement found in the future of a trusted clock is replaced, approval with it
         with store.transaction():
-            store.db.executemany(
-                "INSERT INTO announcements (key, shoot_id, announced_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET announced_at = excluded.announced_at, "
-                "approved_at = NULL",
-                ((k, by_key[k].shoot_id, now.isoformat()) for k in plan.to_announce))
+            store.announce(((k, by_key[k].shoot_id) for k in plan.to_announce), now)
     if announce:
         note_time(store, clock)
     return plan
@@ -254,15 +270,13 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
         scope = "shoot" if shoot is not None else "path"
         volume, rel = resolve_target(config, shoot if shoot is not None else path)
         row = find_shoot(store, volume, rel)
-        in_trash = store.db.execute(
-            "SELECT 1 FROM trash_groups WHERE volume = ? AND shoot_path = ? AND state = "
-            "'trashed' LIMIT 1", (volume, rel)).fetchone()  # a hold saves it from purge
+        in_trash = store.shoot_in_trash(volume, rel)  # a hold saves it from purge
         if (scope == "shoot" and (row is None or row["path"] != rel) and not in_trash
                 and not force):
             raise OpError(f"{shoot}: not an indexed shoot folder; use --force to hold it anyway")
         if scope == "path" and row is None and not force:
             raise OpError(f"{path}: not inside any indexed shoot; use --force to hold it anyway")
-        token = audit.token(scope, f"{volume}:{show_path(rel)}")
+        token = audit.token(scope, f"{volume}:{exact_path(rel)}")
     with store.transaction():
         cur = store.db.execute(
             "INSERT INTO holds (scope, customer, customer_key, volume, path, kind, reason, "
@@ -400,7 +414,7 @@ def token_names(store: Store, audit) -> dict[str, str]:
             "SELECT volume, path, customer, customer_key FROM shoots UNION ALL "
             "SELECT volume, shoot_path, customer_key, customer_key FROM trash_groups"):
         names.setdefault(audit.token("customer", row[3]), row[2])
-        shoot = f"{row[0]}:{show_path(row[1])}"
+        shoot = f"{row[0]}:{exact_path(row[1])}"
         names[audit.token("shoot", shoot)] = shoot
     return names
 
@@ -415,8 +429,8 @@ def _refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
 
 
 def _begin_run(store: Store, kind: str, now: datetime) -> int:
-    """Record a run as changing things from its start (UTC), so a run that crashes or fails
-    midway still counts for the clock guard; _end_run corrects it."""
+    """Record a run (UTC) as changing things from its start, so a run that crashes or fails
+    midway is on record as one that may have; _end_run corrects it."""
     with store.transaction():
         return store.db.execute(
             "INSERT INTO runs (kind, started_at, changed) VALUES (?, ?, 1)",
@@ -522,5 +536,5 @@ def trash_docs(store: Store) -> list[dict]:
         "SELECT g.id, g.volume, g.shoot_path, g.trashed_at, g.purge_after, COUNT(f.relpath), "
         "COALESCE(SUM(f.size), 0) FROM trash_groups g JOIN trash_files f ON f.group_id = g.id "
         "AND f.state = 'trashed' GROUP BY g.id ORDER BY g.id")
-    return [{"id": r[0], "volume": r[1], "path": show_path(r[2]), "files": r[5], "bytes": r[6],
+    return [{"id": r[0], "volume": r[1], "path": exact_path(r[2]), "files": r[5], "bytes": r[6],
              "trashed_at": r[3], "purge_after": r[4]} for r in rows]

@@ -18,7 +18,7 @@ from archivekeeper.act import fsops
 from archivekeeper.core import planner, policy
 from archivekeeper.index.store import Store, inode_from_sql, inode_to_sql
 from archivekeeper.index.volumes import probe
-from archivekeeper.logs import get_logger, show_path
+from archivekeeper.logs import exact_path, get_logger, show_path
 
 log = get_logger()
 AUDIT_CHUNK = 64  # shoots whose intent records share one fsync
@@ -194,7 +194,7 @@ class Executor:
             for item in items[start:start + AUDIT_CHUNK]:
                 root = self.root(item.volume)
                 if root is None:
-                    result.skipped.append(f"{item.volume}:{item.path}: volume is not online now")
+                    result.skipped.append(f"{item.volume}:{show_path(item.path)}: volume is not online now")
                 else:
                     chunk.append((item, root, self.audit.token(
                         "shoot", f"{item.volume}:{item.path}")))
@@ -214,13 +214,13 @@ class Executor:
                                                            plan.as_of)
                 moved, moved_bytes = 0, 0
                 if changed:
-                    result.skipped.append(f"{item.volume}:{item.path}: {changed}; nothing of "
+                    result.skipped.append(f"{item.volume}:{show_path(item.path)}: {changed}; nothing of "
                                           "it moved (run `archivekeeper scan`)")
                 elif facts:
                     moved, moved_bytes = self._trash_item(root, item, facts, batch, purge_after,
                                                           result)
                 else:
-                    result.skipped.append(f"{item.volume}:{item.path}: no longer due")
+                    result.skipped.append(f"{item.volume}:{show_path(item.path)}: no longer due")
                 done.append(("trash_done", {"batch": batch, "shoot": token, "files": moved,
                                             "bytes": moved_bytes,
                                             "skipped": len(item.files) - moved}))
@@ -298,7 +298,7 @@ class Executor:
                 moved.append(rel)
                 moved_bytes += f.size
             else:
-                result.skipped.append(f"{item.volume}:{f.relpath}: {outcome.status}"
+                result.skipped.append(f"{item.volume}:{show_path(f.relpath)}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
         for rel in sorted({os.path.dirname(r) for r in moved}, key=len, reverse=True):
             try:
@@ -319,18 +319,8 @@ class Executor:
         return len(moved), moved_bytes
 
     def _raw_paths(self, shoot_id: int) -> dict[str, bytes]:
-        """Displayed relpath -> raw bytes; two raw names that display alike (b"a\xff" and a
-        literal "a\\xff") are left out, so neither is ever moved in the other's place."""
-        out: dict[str, bytes] = {}
-        clashes = set()
-        for raw, *_ in self.store.file_tuples(shoot_id):
-            shown = show_path(raw)
-            if shown in out:
-                clashes.add(shown)
-            out[shown] = raw
-        for shown in clashes:
-            del out[shown]
-        return out
+        """Exact relpath text (as the plan has it) -> raw bytes: one text per path and back."""
+        return {exact_path(raw): raw for raw, *_ in self.store.file_tuples(shoot_id)}
 
     # -- purge ----------------------------------------------------------------------------------
     def purge(self, holds_now: Callable[[], Sequence]) -> RunResult:
@@ -350,7 +340,7 @@ class Executor:
             if root is None:
                 result.skipped.append(f"trash {group['id']}: volume {group['volume']} offline")
                 continue
-            token = self.audit.token("shoot", f"{group['volume']}:{show_path(group['shoot_path'])}")
+            token = self.audit.token("shoot", f"{group['volume']}:{exact_path(group['shoot_path'])}")
             with self.store.transaction():
                 files = self.store.db.execute(
                     "UPDATE trash_files SET state = 'purging' WHERE group_id = ? AND "
@@ -401,7 +391,7 @@ class Executor:
         files = self.store.db.execute(
             "SELECT relpath, size, mtime_ns, inode FROM trash_files WHERE group_id = ? AND "
             "state = 'trashed'", (group_id,)).fetchall()
-        token = self.audit.token("shoot", f"{group['volume']}:{show_path(group['shoot_path'])}")
+        token = self.audit.token("shoot", f"{group['volume']}:{exact_path(group['shoot_path'])}")
         with self.store.transaction():
             self.audit.append("restore", trash=group_id, shoot=token, files=len(files))
             self.store.db.execute("UPDATE trash_files SET state = 'restoring' WHERE "
@@ -452,7 +442,7 @@ def _held(group, holds, today) -> bool:
     """Is a trash group covered by an active hold now? Matched as planning matches."""
     return any(
         policy.hold_active(hold, today)
-        and policy.hold_reaches(hold, group["volume"], show_path(group["shoot_path"]),
+        and policy.hold_reaches(hold, group["volume"], exact_path(group["shoot_path"]),
                                 group["customer_key"])
         for hold in holds
     )

@@ -408,7 +408,7 @@ def check_clock(
     newest_where: str = "",
 ) -> ClockCheck:
     """Given now, the high-water mark (the latest instant archivekeeper recorded, None on a
-    fresh index), the newest file or folder mtime on the online volumes as indexed (None if
+    fresh index), the newest file or folder mtime scans saw on the volumes (None if
     nothing is indexed) and where it is, and safety.max_clock_jump, return the verdict.
 
     Distrusted: more than CLOCK_TOLERANCE before the mark (the clock went back), or more than

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from archivekeeper.core.model import FileFact, ShootFact
 from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
 from archivekeeper.index.store import Store
-from archivekeeper.logs import show_path
+from archivekeeper.logs import exact_path
 
 # mtimes before this (a camera clock never set, 0 from MTP copies) are not evidence of a date
 PLAUSIBLE_NS = int(datetime.combine(EARLIEST_PLAUSIBLE, datetime.min.time(), UTC)
@@ -49,7 +49,7 @@ def modified_date(row: sqlite3.Row) -> date:
 def shoot_fact(row: sqlite3.Row, last_used: date, files: tuple[FileFact, ...]) -> ShootFact:
     modified = modified_date(row)
     return ShootFact(
-        id=row["id"], volume=row["volume"], path=show_path(row["path"]),
+        id=row["id"], volume=row["volume"], path=exact_path(row["path"]),
         customer=row["customer"], customer_key=row["customer_key"],
         date=date.fromisoformat(row["date"]), date_source=row["date_source"], type=row["type"],
         modified=modified, last_used=last_used, state=row["state"],
@@ -64,7 +64,7 @@ def iter_shoot_facts(store: Store, rows: list[sqlite3.Row] | None = None) -> Ite
     used = last_used_map(store, rows)
     for row in rows:
         files = tuple(
-            FileFact(relpath=show_path(f[0]), size=f[1], mtime_ns=f[2], inode=f[3], kind=f[4])
+            FileFact(relpath=exact_path(f[0]), size=f[1], mtime_ns=f[2], inode=f[3], kind=f[4])
             for f in store.file_tuples(row["id"])
         )
         yield shoot_fact(row, used[row["id"]], files)

@@ -296,7 +296,7 @@ def scan(statuses: list[VolumeStatus], store: Store, patterns, *, full: bool, to
                                   exif_reader=exif_reader, progress=progress,
                                   workers=workers).run()
                 try:
-                    marker, _ = read_marker(status.path, status.name)
+                    marker, _ = read_marker(status.path)
                 except VolumeError:
                     marker = None
                 if marker is None or marker["id"] != status.volume_id:

@@ -8,6 +8,7 @@ free pages; WAL lets the daemon and the CLI read while one writes.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sqlite3
 import stat
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.index.filelist import DamagedList, pack_files, unpack_files
-from archivekeeper.logs import get_logger, show_path
+from archivekeeper.logs import exact_path, get_logger, show_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS volumes (
@@ -141,6 +142,11 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 _FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
+
+
+def _utc_text(at: datetime) -> str:
+    """An instant as fixed-width UTC text, so that text order is time order."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def inode_to_sql(inode: int) -> int:
@@ -358,16 +364,45 @@ class Store:
         value = self.get_meta("clock_mark")
         return datetime.fromisoformat(value) if value is not None else None
 
-    def redate_first_seen(self, old: str, new: str) -> None:
+    def redate_first_seen(self, old: str, new: str, plausible_ns: int) -> None:
         """Shoots first seen at `old` were first seen at `new`; so were the dates of those dated
-        by it (implausible mtimes: their date is the day they were first seen)."""
+        by it (mtimes before plausible_ns: their date is the day they were first seen)."""
         self.db.execute(
-            "UPDATE shoots SET date = CASE WHEN date_source = 'mtime' AND date = substr(?, 1, "
-            "10) THEN substr(?, 1, 10) ELSE date END, first_seen = ? WHERE first_seen = ?",
-            (old, new, new, old))
+            "UPDATE shoots SET date = CASE WHEN date_source = 'mtime' AND newest_mtime_ns < ? "
+            "THEN substr(?, 1, 10) ELSE date END, first_seen = ? WHERE first_seen = ?",
+            (plausible_ns, new, new, old))
+
+    def untrusted_first_seen(self) -> list[str]:
+        """The first-seen instants scans recorded on a distrusted clock, not yet settled."""
+        return json.loads(self.get_meta("first_seen_untrusted") or "[]")
+
+    def set_untrusted_first_seen(self, instants: list[str]) -> None:
+        self.set_meta("first_seen_untrusted", json.dumps(sorted(set(instants))))
+
+    def shoot_in_trash(self, volume: str, shoot_path: bytes) -> bool:
+        """Is any of this shoot's files in trash (not yet purged or restored)?"""
+        return self.db.execute(
+            "SELECT 1 FROM trash_groups WHERE volume = ? AND shoot_path = ? AND state = "
+            "'trashed' LIMIT 1", (volume, shoot_path)).fetchone() is not None
+
+    def announce(self, items: Iterable[tuple[str, int]], at: datetime) -> None:
+        """Announce (item key, shoot id) at `at`; an announcement already stored for a key is
+        replaced, its approval with it (the planner only asks for absent or future ones)."""
+        self.db.executemany(
+            "INSERT INTO announcements (key, shoot_id, announced_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET announced_at = excluded.announced_at, "
+            "approved_at = NULL", ((key, shoot_id, at.isoformat()) for key, shoot_id in items))
 
     def set_clock_mark(self, at: datetime) -> None:
-        self.set_meta("clock_mark", at.astimezone(UTC).isoformat())
+        self.set_meta("clock_mark", _utc_text(at))
+
+    def raise_clock_mark(self, at: datetime) -> None:
+        """Move the mark up to `at`, never down: in one statement, so two processes noting
+        their times in either order leave the later one."""
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES ('clock_mark', ?) ON CONFLICT (key) DO "
+            "UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
+            (_utc_text(at),))
 
     def note_newest_mtime(self, volume: str, mtime_ns: int) -> None:
         """Remember the newest plausible mtime a scan saw on a volume (see newest_mtime)."""
@@ -582,7 +617,7 @@ def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
     return {
         "id": row["id"],
         "volume": row["volume"],
-        "path": show_path(row["path"]),
+        "path": exact_path(row["path"]),
         "customer": row["customer"],
         "date": row["date"],
         "date_source": row["date_source"],

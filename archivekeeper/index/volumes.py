@@ -32,8 +32,8 @@ class VolumeStatus:
     removable: bool = False
 
 
-def read_marker(path: Path, name: str) -> tuple[dict | None, int]:
-    """Given a volume's path and name, return (its marker or None if it has none, st_dev of its
+def read_marker(path: Path) -> tuple[dict | None, int]:
+    """Given a volume's path, return (its marker or None if it has none, st_dev of its
     root). Raise VolumeError if the root cannot be opened or its marker is unusable (a symlink,
     a FIFO, not a small JSON file with an id): the reason says which."""
     try:
@@ -58,7 +58,7 @@ def probe(volumes, recorded_ids: dict[str, str]) -> list[VolumeStatus]:
     for vol in volumes:
         path = Path(vol.path)
         try:
-            marker, dev = read_marker(path, vol.name)
+            marker, dev = read_marker(path)
         except VolumeError as exc:
             seen.append((vol, None, None, str(exc)))
             continue

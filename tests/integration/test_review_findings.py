@@ -1,13 +1,12 @@
 """Holes a second read of the change since 79495d4 found, each reproduced through the installed
-commands on a real temp archive. Each test is xfail(strict) until its hole is closed: when a fix
-makes one pass, strict turns that into a failure, so the mark is taken off with the fix."""
+commands on a real temp archive. Each test failed on the code it was written against (the old
+xfail reason is kept above it as a comment) and passes since its fix."""
 
 from __future__ import annotations
 
 import os
 from datetime import date, datetime, timedelta
 
-import pytest
 from conftest import DUE_RULES, OLD, Studio, at
 
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
@@ -26,10 +25,9 @@ def files_in_place(studio: Studio, rel: str) -> set[str]:
     return {str(p.relative_to(base)) for p in base.rglob("*") if p.is_file()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ops.scan_instants/redate_first_seen date a shoot first seen on a distrusted clock by the "
-    "stand-in (the newest mtime, years old on an archive drive); `clock accept` keeps that date, "
-    "so a shoot with implausible mtimes first seen today is deleted years early"))
+# was a hole: ops.scan_instants/redate_first_seen date a shoot first seen on a distrusted clock by
+#   the stand-in (the newest mtime, years old on an archive drive); `clock accept` keeps that date,
+#   so a shoot with implausible mtimes first seen today is deleted years early
 def test_a_new_install_on_an_old_archive_keeps_the_first_seen_date_after_clock_accept(tmp_path):
     # a new install on a right clock; the archive's newest file is two years old
     studio = Studio(tmp_path, volumes=("studio",), extra=ONE_YEAR)
@@ -52,9 +50,8 @@ def test_a_new_install_on_an_old_archive_keeps_the_first_seen_date_after_clock_a
     assert studio.shoots()[("studio", UNSET)]["date"] == today.isoformat()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ops.scan_instants dates a shoot first seen after a real gap (machine off for a summer) by "
-    "the old mark; `clock accept` keeps that date, cutting the retention by the gap"))
+# was a hole: ops.scan_instants dates a shoot first seen after a real gap (machine off for a
+#   summer) by the old mark; `clock accept` keeps that date, cutting the retention by the gap
 def test_a_shoot_first_seen_after_a_summer_off_keeps_its_date_after_clock_accept(tmp_path):
     rules = ONE_YEAR.replace("1 year", "60 days").replace("14 days", "0 days")
     studio = Studio(tmp_path, volumes=("studio",), extra=rules)
@@ -69,9 +66,8 @@ def test_a_shoot_first_seen_after_a_summer_off_keeps_its_date_after_clock_accept
     assert files_in_place(studio, UNSET) == set(FILES), result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "policy matches config holds against logs.show_path text; show_path now doubles a "
-    "backslash, so a config hold naming a folder with a backslash no longer reaches it"))
+# was a hole: policy matches config holds against logs.show_path text; show_path now doubles a
+#   backslash, so a config hold naming a folder with a backslash no longer reaches it
 def test_a_config_hold_on_a_folder_with_a_backslash_keeps_it(tmp_path):
     rel = "2015-03-01 AC\\DC"
     studio = Studio(tmp_path, volumes=("studio",), extra=DUE_RULES + (
@@ -84,10 +80,9 @@ def test_a_config_hold_on_a_folder_with_a_backslash_keeps_it(tmp_path):
     assert files_in_place(studio, rel) == set(FILES), result.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ops.redate_first_seen dates the shoots a fresh index's first scan saw by the stand-in when "
-    "it lies ahead (one file with a wrong future mtime); `clock accept` keeps that date, so a "
-    "shoot first seen today is kept until that future year"))
+# was a hole: ops.redate_first_seen dates the shoots a fresh index's first scan saw by the stand-in
+#   when it lies ahead (one file with a wrong future mtime); `clock accept` keeps that date, so a
+#   shoot first seen today is kept until that future year
 def test_one_file_with_a_future_mtime_does_not_push_a_first_seen_date_decades_out(tmp_path):
     studio = Studio(tmp_path, volumes=("studio",), extra=ONE_YEAR)
     studio.init_volumes(accept_clock=False)
