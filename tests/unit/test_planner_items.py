@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
+
 from archivekeeper.durations import parse_period
 from archivekeeper.model import Announcement, FileFact, Hold, Limits, Match, Rule, ShootFact
 from archivekeeper.planner import build_plan, item_key
@@ -129,3 +131,38 @@ def test_the_key_depends_on_every_part_of_the_item():
     }) == 5
     # fields are separated: moving text from one field to the next gives another key
     assert item_key("ab", "c", date(2025, 5, 12), ()) != item_key("a", "bc", date(2025, 5, 12), ())
+
+
+def test_a_name_with_undecodable_bytes_still_gets_a_key_of_its_own():
+    # surrogate-escaped text, as os.fsdecode gives for a non-UTF-8 folder name
+    odd = "2024-05-12 Virtanen \udce4"
+    odd_files = (FileFact(f"{odd}/\udcff.jpg", 1, 1),)
+    key = item_key("studio", odd, date(2025, 5, 12), odd_files)
+    shown = item_key("studio", "2024-05-12 Virtanen \\xe4", date(2025, 5, 12),
+                     (FileFact("2024-05-12 Virtanen \\xe4/\\xff.jpg", 1, 1),))
+    assert key != shown
+    assert key == item_key("studio", odd, date(2025, 5, 12), odd_files)
+
+
+# --- plan shape -------------------------------------------------------------------------------
+
+
+def test_shoots_and_decisions_of_different_lengths_are_a_value_error():
+    shoots = [shoot(1), shoot(2)]
+    decisions = evaluate_all(shoots[:1], ONE_YEAR, [], [])
+    with pytest.raises(ValueError):
+        build_plan(shoots, decisions, today=TODAY, now=NOW, notice=parse_period("14 days"),
+                   require_approval=False, announcements={}, limits=Limits(),
+                   volume_totals=TOTALS, last_change_start=None)
+
+
+def test_plan_json_says_whether_the_plan_is_refused():
+    doc = plan([shoot()], ONE_YEAR).to_json()
+    assert (doc["refused"], doc["refusals"]) == (False, [])
+    refused = build_plan(
+        [shoot()], evaluate_all([shoot()], ONE_YEAR, [], []), today=TODAY, now=NOW,
+        notice=parse_period("0 days"), require_approval=False, announcements={},
+        limits=Limits(max_files_per_run=1), volume_totals=TOTALS, last_change_start=None,
+    ).to_json()
+    assert (refused["refused"], refused["refusals"]) == (
+        True, ["2 files are due, more than max_files_per_run 1"])

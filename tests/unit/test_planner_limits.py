@@ -154,3 +154,35 @@ def test_byte_refusals_show_the_size_in_units_and_exactly(size, limit, text):
                     Limits(max_bytes_per_run=limit, max_fraction_per_volume=1.0),
                     {"studio": (1, size)})
     assert plan.refusals == (text,)
+
+
+def test_a_volume_the_index_has_no_totals_for_is_refused_for_files_and_bytes():
+    plan = due_plan(THREE_SHOOTS, Limits(max_fraction_per_volume=1.0), {"backup-1": (60, 9000)})
+    assert plan.refusals == (
+        "volume studio: 6 files due of 0 files is an unknown share, more than "
+        "max_fraction_per_volume 1",
+        "volume studio: 900 bytes due of 0 bytes is an unknown share, more than "
+        "max_fraction_per_volume 1",
+    )
+
+
+def test_a_single_due_file_counts():
+    plan = due_plan([shoot(1, sizes=(100,))], Limits(max_fraction_per_volume=0.4),
+                    {"studio": (2, 1000)})
+    assert plan.refusals == (
+        "volume studio: 1 files due of 2 files is 50.0%, more than max_fraction_per_volume 0.4",
+    )
+    whole = due_plan([shoot(1, sizes=(100,))], Limits(max_fraction_per_volume=0.4),
+                     {"studio": (1, 100)})
+    assert whole.refusals == (
+        "volume studio: 1 files due of 1 files is 100.0%, more than max_fraction_per_volume 0.4",
+        "volume studio: 100 bytes due of 100 bytes is 100.0%, more than "
+        "max_fraction_per_volume 0.4",
+    )
+
+
+def test_empty_files_due_are_no_share_of_the_bytes():
+    # a volume holding only empty files: 0 of 0 bytes due is nothing, not an unknown share
+    plan = due_plan([shoot(1, sizes=(0, 0))], Limits(), {"studio": (20, 0)})
+    assert plan.refusals == ()
+    assert len(plan.actionable()) == 1
