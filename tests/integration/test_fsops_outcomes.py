@@ -387,18 +387,33 @@ def test_every_mutating_call_is_counted_once_failed_ones_too(root, volume: Path)
 def test_the_crash_hook_kills_the_process_at_its_nth_mutating_call(
     root, volume: Path, monkeypatch, hook, done
 ):
-    photo = write(volume / "shoot" / "a.jpg")
-    planned = plan(photo)
+    first, second = write(volume / "shoot" / "a.jpg"), write(volume / "other" / "b.jpg")
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", plan(first)) == Outcome("moved")  # unset
+    planned = plan(second)
     monkeypatch.setattr(fsops, "_mutations", 0)
     monkeypatch.setattr(fsops, hook, 2)
     pid = os.fork()
     if pid == 0:  # the child moves the file and is killed part-way
         try:
-            root.move_to_trash(b"shoot/a.jpg", "b1", planned)
+            root.move_to_trash(b"other/b.jpg", "b2", planned)
         finally:
             os._exit(0)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == 9
-    made = [p for p in (volume / ".archivekeeper" / "trash", in_trash(volume, "")) if p.exists()]
-    assert len(made) == done  # mkdir trash (and, after the 2nd call, mkdir trash/b1)
-    assert photo.exists()
+    made = [p for p in (in_trash(volume, "", "b2"), in_trash(volume, "other", "b2"))
+            if p.exists()]
+    assert len(made) == done  # mkdir trash/b2 (and, after the 2nd call, trash/b2/other)
+    assert second.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "count"),
+    [("3", 3), (" 12 ", 12), ("", None), ("x", None), ("-1", None), ("2.5", None)],
+)
+def test_the_crash_hook_reads_a_plain_count_and_ignores_anything_else(
+    monkeypatch, value, count
+):
+    monkeypatch.setenv("ARCHIVEKEEPER_CRASH_AT", value)
+    assert fsops._env_count("ARCHIVEKEEPER_CRASH_AT") == count
+    monkeypatch.delenv("ARCHIVEKEEPER_CRASH_AT")
+    assert fsops._env_count("ARCHIVEKEEPER_CRASH_AT") is None

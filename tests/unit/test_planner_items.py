@@ -82,9 +82,9 @@ def test_a_held_group_and_a_free_group_on_the_same_date_are_separate_items():
     held = Hold("cfg-1", "invoice", "x", None, volume="studio", path=f"{PATH}/b.cr2",
                 scope="path")
     p = plan([shoot()], [Rule("all", "delete", parse_period("1 year"))], holds=[held])
-    assert sorted((i.files, i.status) for i in p.items) == [
-        ((f"{PATH}/a.jpg",), "upcoming"),
-        ((f"{PATH}/b.cr2",), "blocked"),
+    assert sorted((i.files, i.status, i.blocked_by) for i in p.items) == [
+        ((f"{PATH}/a.jpg",), "upcoming", ()),
+        ((f"{PATH}/b.cr2",), "blocked", ("hold invoice: x (until no end date)",)),
     ]
 
 

@@ -118,6 +118,21 @@ def test_one_file_gives_its_own_rules_holds_decision_and_reason():
     }
 
 
+def test_one_file_without_holds_shows_none_of_the_shoots_holds():
+    doc = explained().to_json(f"{PATH}/RAW/a.cr2")
+    assert (doc["holds"], doc["files"]) == ([], [RAW_A_DOC])
+    assert explained().to_json()["holds"] == [HOLD_JSON]
+
+
+def test_a_file_left_out_by_exclude_files_says_so():
+    not_jpegs = Rule("not-jpegs", "delete", parse_period("1 year"),
+                     exclude=Match(files="*.jpg"))
+    doc = explain_shoot(shoot(), [not_jpegs], [], [], TODAY).to_json(f"{PATH}/JPEG/a.jpg")
+    assert doc["rules"] == [rule_json("not-jpegs", "delete", False, "excluded by files",
+                                      "shoot_date", "1 year", "2024-05-12", "2025-05-12")]
+    assert doc["reason"] == "Never deleted: no delete rule matches."
+
+
 @pytest.mark.parametrize("relpath", [f"{PATH}/RAW", f"{PATH}/RAW/", f"/{PATH}/RAW"])
 def test_a_folder_gives_every_file_under_it_decided_by_the_last(relpath):
     doc = explained().to_json(relpath)
@@ -236,3 +251,17 @@ def test_the_earliest_erasure_record_decides():
     doc = explain_shoot(shoot(ONE), [], [], [late, early], TODAY).to_json()
     assert doc["erasure"] == {"on": "2025-03-01", "reason": "earlier"}
     assert doc["date"] == "2025-03-01"
+
+
+@pytest.mark.parametrize("odd", ["Party X", "Party X "], ids=["capital", "space"])
+def test_folder_names_are_matched_as_written_when_explaining_a_path(odd):
+    # a shoot folder ending in a capital or a space, with a folder "RAW X" in it
+    files = (FileFact(f"{odd}/RAW X/a.cr2", 10, 1), FileFact(f"{odd}/b.jpg", 20, 1))
+    party = ShootFact(8, "studio", odd, "Party", "party", date(2024, 5, 12), "folder", None,
+                      date(2024, 5, 12), date(2024, 5, 12), files=files)
+    doc = explain_shoot(party, [DELETE], [], [], TODAY)
+    assert doc.to_json()["path"] == odd
+    assert doc.to_json(odd) == doc.to_json()
+    assert doc.to_json(f"/{odd}/") == doc.to_json()
+    assert [f["path"] for f in doc.to_json(f"{odd}/RAW X")["files"]] == [f"{odd}/RAW X/a.cr2"]
+    assert doc.to_json("Party")["files"] == []  # another folder
