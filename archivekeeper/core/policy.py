@@ -310,7 +310,9 @@ def _hold_reach(hold: Hold, shoot: ShootFact, customer: str) -> str | None:
         return "shoot"  # an unknown scope keeps rather than misses
     if hold.volume is not None and hold.volume != shoot.volume:
         return None
-    held, here = _path_key(hold.path or ""), _path_key(shoot.path)
+    if hold.path is None:
+        return "shoot"  # a malformed shoot or path hold keeps its volume rather than misses
+    held, here = _path_key(hold.path), _path_key(shoot.path)
     if hold.scope == "shoot":
         return "shoot" if held == here else None
     if held == "" or held == here or here.startswith(held + "/"):
