@@ -505,3 +505,26 @@ def test_mismatched_decisions_are_a_value_error():
             limits=Limits(),
             volume_totals=BIG,
             )
+
+
+def test_a_clock_exactly_at_the_tolerance_is_trusted_and_the_check_says_what_it_judged_by():
+    mark = NOW + timedelta(minutes=5)  # exactly 5 minutes behind the mark: still trusted
+    check = check_clock(NOW, mark, NOW - timedelta(days=9), SIXTY, "studio:x")
+    assert check.trusted and check.now == NOW and check.reference == mark
+    assert check.hint() == ""  # trusted: nothing to point at
+    behind = check_clock(NOW, NOW + timedelta(minutes=6), None, SIXTY, "studio:x")
+    assert behind.reference == NOW + timedelta(minutes=6)
+    assert behind.hint() == ""  # judged by the mark: the newest mtime is not the reason
+    assert "than the last time archivekeeper recorded (2025-06-01T04:36:00+03:00)" in \
+        behind.refusals[0]
+    assert "the clock (2025-06-01T04:30:00+03:00) is earlier" in behind.refusals[0]
+    assert "if the clock is right, run `archivekeeper clock accept`" in behind.refusals[0]
+    stand_in = NOW - timedelta(days=90)
+    jump = check_clock(NOW, None, stand_in, SIXTY, "studio:x")
+    assert jump.reference == stand_in and jump.hint() == " (the newest is studio:x)"
+    assert "after the newest file or folder on the volumes (2025-03-03T04:30:00+03:00)" in \
+        jump.refusals[0]
+    ahead = check_clock(NOW, None, NOW + timedelta(days=2), SIXTY, "studio:y")
+    assert ahead.hint() == " (the newest is studio:y)"
+    none = check_clock(NOW, None, None, SIXTY, "studio:z")
+    assert none.trusted and none.reference is None and none.now == NOW
