@@ -1,0 +1,21 @@
+"""Hypothesis profiles for the model test.
+
+`ci` runs in the default suite: derandomized (the same examples every run, so a failure in CI
+fails the same way on a laptop), no example database, and no shrinking (shrinking a stateful
+failure here can take many minutes); print_blob prints the failing example's blob.
+`ci-shrink` runs the same examples and shrinks the first failure: HYPOTHESIS_PROFILE=ci-shrink.
+`long` explores with fresh random examples and keeps failures in the local example database:
+HYPOTHESIS_PROFILE=long, or `pytest -m slow tests/safety`.
+"""
+
+from hypothesis import HealthCheck, Phase, settings
+
+_COMMON = dict(deadline=None, print_blob=True, stateful_step_count=15,
+               report_multiple_bugs=False,
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                      HealthCheck.filter_too_much])
+settings.register_profile("ci", max_examples=200, derandomize=True, database=None,
+                          phases=[Phase.explicit, Phase.generate], **_COMMON)
+settings.register_profile("ci-shrink", settings.get_profile("ci"),
+                          phases=[Phase.explicit, Phase.generate, Phase.shrink])
+settings.register_profile("long", max_examples=5000, **_COMMON)
