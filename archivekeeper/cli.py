@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from archivekeeper.logs import exact_path, json_path, show_path
+from archivekeeper.session import Session, SessionError
 
-EXIT_RUNTIME, EXIT_USAGE, EXIT_CONFIG = 1, 2, 78  # 3 (refused for safety) comes from ops
-LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
+EXIT_RUNTIME, EXIT_USAGE = 1, 2  # 3 (refused for safety) comes from ops; 78 from session
 
 
 class Failure(click.ClickException):
@@ -28,149 +28,13 @@ class Failure(click.ClickException):
         click.echo(f"archivekeeper: {self.message}", err=True)
 
 
-class App:
-    """Per-invocation state: the config path, and lazily the config, clock and index."""
+class App(Session):
+    """A command's session: fails as the CLI does (the lines, then one line and the code)."""
 
-    def __init__(self, config_path: str | None, clock=None):
-        self.config_arg = config_path
-        self._config = None
-        self._store = None
-        self._clock = clock  # None: the system clock (ARCHIVEKEEPER_FAKE_NOW pins it)
-        self.warned_offline: set[str] = set()  # each offline volume is warned about once
-
-    @property
-    def config(self):
-        if self._config is None:
-            from archivekeeper.config import ConfigError, load_config, resolve_config_path
-
-            path = resolve_config_path(self.config_arg, os.environ)
-            if not os.path.lexists(path):
-                raise Failure(
-                    f"no configuration at {path}: give one with --config PATH or "
-                    "ARCHIVEKEEPER_CONFIG=PATH (every key is explained in "
-                    "config/archivekeeper.yaml of the source; `archivekeeper demo` needs none)",
-                    EXIT_CONFIG)
-            try:
-                self._config = load_config(path)
-            except ConfigError as exc:
-                for line in exc.errors:
-                    click.echo(line, err=True)
-                raise Failure(f"{path}: invalid configuration; nothing was done",
-                              EXIT_CONFIG) from None
-        return self._config
-
-    @property
-    def store(self):
-        if self._store is None:
-            from archivekeeper.index.store import Store, StoreError
-
-            try:
-                self._store = Store(self.config.state_dir)
-            except StoreError as exc:
-                raise Failure(str(exc)) from None
-        return self._store
-
-    @property
-    def audit(self):
-        """The audit log; the first use records a config change when the file's hash moved."""
-        if getattr(self, "_audit", None) is None:
-            from archivekeeper.act.audit import AuditError
-            from archivekeeper.ops import open_audit
-
-            try:
-                self._audit = open_audit(self.config, self.clock, self.store)
-                if self.store.get_meta("config_hash") != self.config.config_hash:
-                    with self.store.transaction():
-                        self._audit.append("config_change", hash=self.config.config_hash)
-                        self.store.set_meta("config_hash", self.config.config_hash)
-            except (AuditError, OSError) as exc:
-                raise Failure(f"audit log: {exc}; nothing was done") from None
-        return self._audit
-
-    def close(self) -> None:
-        """Release the run lock and the index (the end of every command)."""
-        from archivekeeper import logs
-
-        logs.forget()
-        if getattr(self, "_lock", None) is not None:
-            self._lock.release()
-            self._lock = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-    def lock(self, wait: float | None = None):
-        """Hold state_dir/lock for the rest of this command; fail clearly if another run keeps
-        it past `wait` seconds."""
-        from archivekeeper.index.store import RunLock
-
-        if getattr(self, "_lock", None) is None:
-            from archivekeeper.index.store import StoreError
-
-            lock = RunLock(self.config.state_dir)
-            if wait is None:
-                wait = float(os.environ.get("ARCHIVEKEEPER_LOCK_WAIT", LOCK_WAIT))
-            try:
-                acquired = lock.acquire(wait)
-            except StoreError as exc:
-                raise Failure(str(exc)) from None
-            if not acquired:
-                raise Failure(f"another archivekeeper run holds {lock.path} (scan, apply, purge "
-                              "or restore in progress); try again when it has finished")
-            self._lock = lock
-        return self._lock
-
-    def recover(self) -> None:
-        """Before a command writes to the index: finish or roll back half-done file steps a
-        crash left behind (cheap when there are none; skipped while another run holds the
-        lock, since its steps are not half-done but under way)."""
-        pending = self.store.db.execute(
-            "SELECT 1 FROM trash_files WHERE state IN ('moving', 'restoring', 'purging') "
-            "LIMIT 1").fetchone()
-        if not pending:
-            return
-        from archivekeeper.index.store import RunLock
-
-        lock = getattr(self, "_lock", None) or RunLock(self.config.state_dir)
-        if lock.fd is None and not lock.acquire(0):
-            return
-        from archivekeeper import ops
-        from archivekeeper.act.executor import Executor
-
-        executor = None
-        try:
-            now = self.clock.now()
-            executor = Executor(self.config, self.store, self.audit, now)
-            ops.recover(self.config, self.store, executor,
-                        ops.check_clock(self.config, self.store, now))
-        finally:
-            if executor is not None:
-                executor.close()
-            if getattr(self, "_lock", None) is None:
-                lock.release()
-
-    @property
-    def clock(self):
-        if self._clock is None:
-            from archivekeeper.clock import SystemClock
-
-            self._clock = SystemClock()
-        return self._clock
-
-    def volume_statuses(self, register: bool = True):
-        """Probe every configured volume; register first-seen ids in the index."""
-        from archivekeeper.index.volumes import probe
-
-        rows = self.store.db.execute("SELECT name, volume_id FROM volumes").fetchall()
-        recorded = {r[0]: r[1] for r in rows}
-        statuses = probe(self.config.volumes, recorded)
-        if register:
-            new = [s for s in statuses if s.online and s.name not in recorded]
-            if new:
-                with self.store.transaction():
-                    for s in new:
-                        self.store.register_volume(s.name, s.volume_id, str(s.path))
-        return statuses
+    def fail(self, error: SessionError):
+        for line in error.lines:
+            click.echo(line, err=True)
+        raise Failure(str(error), error.code)
 
 
 pass_app = click.make_pass_decorator(App)
@@ -258,8 +122,7 @@ def volume_init(app: App, path: Path, name: str) -> None:
 def volume_list(app: App, as_json: bool) -> None:
     """Name, path, online/offline, last seen, shoots, bytes."""
     statuses = app.volume_statuses()
-    counts = {r[0]: (r[1], r[2]) for r in app.store.db.execute(
-        "SELECT volume, COUNT(*), COALESCE(SUM(bytes), 0) FROM shoots GROUP BY volume")}
+    counts = app.store.shoots_per_volume()
     vols = []
     for s in statuses:
         row = app.store.volume_row(s.name)
@@ -349,42 +212,14 @@ def scan(app: App, only: str | None, full: bool) -> None:
 
 
 def run_scan(app: App, only: str | None, full: bool):
-    from archivekeeper import ops
-    from archivekeeper.core import naming
-    from archivekeeper.index import scanner
-
     cfg = app.config
     if only is not None and cfg.volume(only) is None:
         raise Failure(f"no volume named {only!r} in {cfg.source}", EXIT_USAGE)
-    app.lock()
-    app.recover()
-    statuses = [s for s in app.volume_statuses() if only is None or s.name == only]
+    with progress_bar("scanning") as advance:
+        summary, statuses, warnings = app.scan(only, full, progress=advance)
     fixed_offline = warn_offline(app, statuses)
-    patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
-    now = app.clock.now()
-    check = ops.check_clock(cfg, app.store, now)
-    seen_at, today = ops.scan_instants(check)
-    readers = []
-
-    def exif_reader():
-        if not readers:
-            from archivekeeper.index.exif import ExifReader
-
-            readers.append(ExifReader(workers=min(2, os.cpu_count() or 1)))
-        return readers[0]
-
-    try:
-        with progress_bar("scanning") as advance:
-            summary = scanner.scan(statuses, app.store, patterns, full=full, today=today,
-                                   now=seen_at, exif_reader=exif_reader, progress=advance)
-    finally:
-        for reader in readers:
-            reader.close()
-    # judged again: on a fresh index, what was just indexed is the first thing to judge it by
-    after = ops.check_clock(cfg, app.store, app.clock.now())
-    ops.after_scan(app.store, seen_at, check, after)
-    for refusal in after.refusals:
-        click.echo(f"warning: {refusal}{after.hint()}", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     return summary, fixed_offline
 
 

@@ -336,6 +336,16 @@ class Store:
     def volume_row(self, name: str) -> sqlite3.Row | None:
         return self.db.execute("SELECT * FROM volumes WHERE name = ?", (name,)).fetchone()
 
+    def volume_ids(self) -> dict[str, str]:
+        """Each registered volume's marker id, by name."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT name, volume_id FROM volumes")}
+
+    def has_half_done_steps(self) -> bool:
+        """Whether a crash left a trash step (move, restore, purge) half-done."""
+        return self.db.execute(
+            "SELECT 1 FROM trash_files WHERE state IN ('moving', 'restoring', 'purging') "
+            "LIMIT 1").fetchone() is not None
+
     def register_volume(self, name: str, volume_id: str, path: str) -> None:
         self.db.execute(
             "INSERT INTO volumes (name, volume_id, path) VALUES (?, ?, ?) "
@@ -350,6 +360,11 @@ class Store:
             + " WHERE name = ?",
             (path, at.isoformat(), *([at.isoformat()] if full else []), name),
         )
+
+    def shoots_per_volume(self) -> dict[str, tuple[int, int]]:
+        """Each volume's (shoots, bytes) in the index."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT volume, COUNT(*), COALESCE(SUM(bytes), 0) FROM shoots GROUP BY volume")}
 
     def volume_totals(self) -> dict[str, tuple[int, int]]:
         rows = self.db.execute(
