@@ -678,6 +678,20 @@ def _resolve(value, names):
     return names.get(value, value) if isinstance(value, str) else value
 
 
+@cli.command()
+@pass_app
+def daemon(app: App) -> None:
+    """The service: scheduled scans, apply and report, file watching, drive hot-plug, systemd
+    notify. Logs JSON lines on stdout (docs/daemon.md); stops on SIGTERM, reloads on SIGHUP."""
+    from archivekeeper.service.daemon import serve
+
+    try:
+        code = serve(app.config_arg)
+    except SessionError as exc:  # an invalid config (78, with its errors), another daemon (1)
+        app.fail(exc)
+    sys.exit(code)
+
+
 def main() -> None:
     """Entry point: never a traceback for a person; exit codes as SPEC.md says."""
     from archivekeeper.index.store import StoreError

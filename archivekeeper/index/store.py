@@ -646,13 +646,14 @@ def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
 
 
 class RunLock:
-    """state_dir/lock: one process at a time scans, applies, purges, restores or recovers.
+    """state_dir/lock: one process at a time scans, applies, purges, restores or recovers
+    (state_dir/daemon.lock, by name: one daemon per state_dir). The holder's pid is in the file.
 
     An flock is released by the kernel when its holder dies, so a kill -9 never leaves it stuck.
     """
 
-    def __init__(self, state_dir: Path):
-        self.path = Path(state_dir) / "lock"
+    def __init__(self, state_dir: Path, name: str = "lock"):
+        self.path = Path(state_dir) / name
         self.fd: int | None = None
 
     def acquire(self, wait: float) -> bool:
