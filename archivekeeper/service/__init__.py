@@ -1,0 +1,1 @@
+"""the daemon: the service door beside the CLI"""
