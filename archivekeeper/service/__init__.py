@@ -1,0 +1,1 @@
+"""The daemon: the service door beside the CLI."""
