@@ -1,1 +1,1 @@
-"""the daemon: the service door beside the CLI"""
+"""The daemon: the service door beside the CLI."""
