@@ -137,7 +137,7 @@ class Daemon:
     def serve(self) -> int:
         previous = self._install_signals()
         try:
-            self._start_watching()  # opens the index (created on first use) before READY
+            self.start_watching()  # opens the index (created on first use) before READY
             self._schedule()
             self.scheduler.start()
             self.catch_up()
@@ -289,7 +289,7 @@ class Daemon:
         patterns = [naming.compile_pattern(p) for p in self.session.config.shoots.patterns]
         return Watcher(patterns, self.hints, lambda: self.session.clock.now().date())
 
-    def _start_watching(self) -> None:
+    def start_watching(self) -> None:
         """Watch from a first look at every volume (at start, after a reload). A first look
         queues no hot-plug jobs: the quick scan queued with it covers every drive."""
         from archivekeeper.service.hotplug import Presence
@@ -382,7 +382,7 @@ class Daemon:
                       errors=list(exc.lines))
         else:
             self._schedule()
-            self._start_watching()
+            self.start_watching()
             self.enqueue(Job("scan", why="config_reloaded"))  # new patterns, new volumes
             log.info("config_reloaded", config=str(new.source), hash=new.config_hash)
         notify.ready()
