@@ -140,15 +140,21 @@ class Daemon:
             self.start_watching()  # opens the index (created on first use) before READY
             self._schedule()
             self.scheduler.start()
-            self.catch_up()
             self.enqueue(Job("scan", why="start"))  # what changed while no one watched
+            self.catch_up()
             cfg = self.session.config
             log.info("daemon_started", pid=os.getpid(), config=str(cfg.source),
                      state_dir=str(cfg.state_dir), timezone=str(self.tz),
                      watchdog_every=self.ping_every)
             notify.ready()
             while not self.stop_requested:
-                self.step()
+                try:
+                    self.step()
+                except Exception as exc:  # e.g. the index busy past its timeout: try again
+                    if os.environ.get("ARCHIVEKEEPER_DEBUG"):
+                        raise
+                    log.error("daemon_error", error=f"{type(exc).__name__}: {exc}")
+                    self._wait(POLL_EVERY)
         finally:
             self._shutdown(previous)
         return 0
