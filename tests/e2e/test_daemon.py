@@ -51,6 +51,16 @@ class Notifications:
                 self.messages.append(data.decode())
                 self.cond.notify_all()
 
+    def wait_idle(self, timeout: float = 30) -> None:
+        """Wait until the last STATUS= says idle: every queued job has run."""
+        def idle():
+            statuses = [f for m in self.messages for f in m.split("\n")
+                        if f.startswith("STATUS=")]
+            return statuses and statuses[-1].startswith("STATUS=idle")
+
+        with self.cond:
+            assert self.cond.wait_for(idle, timeout), self.messages[-10:]
+
     def count(self, field: str) -> int:
         with self.cond:
             return sum(field in m.split("\n") for m in self.messages)
@@ -152,7 +162,7 @@ def test_ready_watchdog_a_new_shoot_indexed_a_second_daemon_refused_and_sigterm(
         studio, run_daemon):
     studio.shoot("studio", "2024-05-12 Mäkinen Anna")
     daemon = run_daemon(studio)
-    daemon.wait("job_finished", job="scan", why="start")
+    daemon.notes.wait_idle()  # the start scan and the catch-up of a first start are done
     pings = daemon.notes.count("WATCHDOG=1")
     daemon.notes.wait("WATCHDOG=1", pings + 3, timeout=5)  # every 0.5 s (half of 1 s)
     assert ("studio", "2024-05-12 Mäkinen Anna") in cli_shoots(studio)
@@ -213,6 +223,7 @@ def test_a_removable_volume_emptied_goes_offline_with_no_deletion_and_its_return
     marker.rename(kept)  # unplugged before the daemon starts
     daemon = run_daemon(studio)
     daemon.wait("volume_offline", volume="backup-1")
+    daemon.notes.wait_idle()
 
     kept.rename(marker)  # plugged in: a quick scan, then an apply with every check
     daemon.wait("volume_online", volume="backup-1", timeout=5)
@@ -246,6 +257,7 @@ def test_sigterm_in_the_middle_of_applying_5000_files_stops_between_file_operati
     marker.rename(kept)
     daemon = run_daemon(studio)
     daemon.wait("volume_offline", volume="backup-1")
+    daemon.notes.wait_idle()
     kept.rename(marker)
     daemon.wait("job_started", job="apply", volume="backup-1", timeout=60)
     trash = marker / "trash"
