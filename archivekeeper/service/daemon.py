@@ -106,7 +106,7 @@ class Daemon:
     def __init__(self, session: Session, *, monotonic=time.monotonic, make_watcher=None):
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        from archivekeeper.service.hotplug import MountTable, Presence
+        from archivekeeper.service.hotplug import MountTable
         from archivekeeper.service.watch import Hints
 
         self.session = session
@@ -115,9 +115,8 @@ class Daemon:
         self.tz = local_zone()
         self.scheduler = BackgroundScheduler(timezone=self.tz)
         self.hints = Hints(session.config.daemon.debounce)
-        self.presence = Presence(self._probe)
         self.mounts = MountTable()
-        self.watcher = None
+        self.presence = self.watcher = None  # start_watching sets them
         self.stop_requested = self.reload_requested = False
         self._stop_signal: str | None = None
         self.ping_every = notify.watchdog_interval()
