@@ -1,6 +1,7 @@
 """`archivekeeper daemon` as a real subprocess, speaking sd_notify to a real AF_UNIX datagram
 socket the test binds as NOTIFY_SOCKET, logging JSON lines on stdout (docs/daemon.md). Every wait
-polls with a deadline; nothing sleeps a fixed time."""
+polls with a deadline; nothing sleeps a fixed time. The deadlines of drives coming and going are
+generous (a loaded CI machine): the issue's 5 s targets are for a benchmark, not a timed test."""
 
 from __future__ import annotations
 
@@ -226,7 +227,7 @@ def test_a_removable_volume_emptied_goes_offline_with_no_deletion_and_its_return
     daemon.notes.wait_idle()
 
     kept.rename(marker)  # plugged in: a quick scan, then an apply with every check
-    daemon.wait("volume_online", volume="backup-1", timeout=5)
+    daemon.wait("volume_online", volume="backup-1", timeout=15)
     daemon.wait("job_finished", job="scan", volume="backup-1")
     applied = daemon.wait("job_finished", job="apply", volume="backup-1")
     assert applied["moved_files"] == 2
@@ -235,13 +236,13 @@ def test_a_removable_volume_emptied_goes_offline_with_no_deletion_and_its_return
     assert shoots[("backup-1", "2026-01-01 Uusi Asiakas")]["state"] == "online"
 
     marker.rename(kept)  # the drive emptied of its marker: offline, nothing else changes
-    daemon.wait("volume_offline", volume="backup-1", timeout=5)
+    daemon.wait("volume_offline", volume="backup-1", timeout=15)
     poll_until(lambda: cli_shoots(studio)[("backup-1", "2026-01-01 Uusi Asiakas")]["state"]
-               == "offline", 5, "the shoot shown offline")
+               == "offline", 15, "the shoot shown offline")
     assert sorted(p.name for p in recent.rglob("*") if p.is_file()) == ["IMG_1.CR2",
                                                                         "IMG_1.jpg"]
     kept.rename(marker)
-    daemon.wait("volume_online", volume="backup-1", times=2, timeout=5)
+    daemon.wait("volume_online", volume="backup-1", times=2, timeout=15)
     daemon.wait("job_finished", job="scan", volume="backup-1", times=2)
     assert cli_shoots(studio)[("backup-1", "2026-01-01 Uusi Asiakas")]["state"] == "online"
     assert daemon.stop() == 0
