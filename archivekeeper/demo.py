@@ -169,9 +169,7 @@ def _explain_one(ctx, app) -> None:
     from archivekeeper.cli import explain
 
     click.echo("\n== explain: why a passport shoot goes ==")
-    row = app.store.db.execute(
-        "SELECT volume, path FROM shoots WHERE type = 'passport' AND customer_key != "
-        "'virtanen matti' ORDER BY date LIMIT 1").fetchone()
+    row = app.store.oldest_shoot_of_type("passport", not_customer_key="virtanen matti")
     if row is not None:
         ctx.invoke(explain, path=f"{row[0]}:{row[1].decode()}", as_json=False)
 

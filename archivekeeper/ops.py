@@ -30,14 +30,13 @@ class OutsideVolumes(OpError):
 
 # -- facts ----------------------------------------------------------------------------------------
 def stored_holds(store: Store) -> list[Hold]:
-    rows = store.db.execute("SELECT * FROM holds WHERE released_at IS NULL ORDER BY id")
     return [
         Hold(id=str(r["id"]), kind=r["kind"], reason=r["reason"],
              until=date.fromisoformat(r["until"]) if r["until"] else None,
              customer_key=r["customer_key"], volume=r["volume"],
              path=exact_path(r["path"]) if r["path"] is not None else None,
              scope=r["scope"], source="cli")
-        for r in rows
+        for r in store.open_holds()
     ]
 
 
@@ -54,7 +53,7 @@ def announcements(store: Store) -> dict[str, Announcement]:
     return {
         r[0]: Announcement(r[0], datetime.fromisoformat(r[1]),
                            datetime.fromisoformat(r[2]) if r[2] else None)
-        for r in store.db.execute("SELECT key, announced_at, approved_at FROM announcements")
+        for r in store.announcements()
     }
 
 
@@ -258,11 +257,7 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
     volume = rel = customer_key = None
     if customer is not None:
         customer_key = naming.normalize_customer(customer)
-        known = store.db.execute(
-            "SELECT 1 FROM shoots WHERE customer_key = ? UNION ALL SELECT 1 FROM trash_groups "
-            "WHERE customer_key = ? AND state = 'trashed' LIMIT 1",
-            (customer_key, customer_key)).fetchone()
-        if not known and not force:
+        if not store.knows_customer(customer_key) and not force:
             raise OpError(f"customer {customer!r} is not in the index (no shoot of theirs); "
                           "check the spelling, or use --force to hold it anyway")
         scope, token = "customer", audit.token("customer", customer_key)
@@ -278,12 +273,9 @@ def add_hold(config, store: Store, audit, now: datetime, *, customer: str | None
             raise OpError(f"{path}: not inside any indexed shoot; use --force to hold it anyway")
         token = audit.token(scope, f"{volume}:{exact_path(rel)}")
     with store.transaction():
-        cur = store.db.execute(
-            "INSERT INTO holds (scope, customer, customer_key, volume, path, kind, reason, "
-            "until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (scope, customer, customer_key, volume, rel, kind, reason,
-             until.isoformat() if until else None, now.isoformat()))
-        hold_id = cur.lastrowid
+        hold_id = store.add_hold(scope=scope, customer=customer, customer_key=customer_key,
+                                 volume=volume, path=rel, kind=kind, reason=reason, until=until,
+                                 at=now)
         audit.append("hold_add", hold=hold_id, scope=scope, kind=kind, target=token,
                      until=until.isoformat() if until else None)
     note_time(store, check_clock(config, store, now))
@@ -295,14 +287,12 @@ def release_hold(config, store: Store, audit, now: datetime, hold_id: str) -> No
         raise OpError(f"hold {hold_id} is in the config file: remove it there", 2)
     if not hold_id.isdigit():
         raise OpError(f"{hold_id!r} is not a hold id (see `hold list`)", 2)
-    row = store.db.execute("SELECT * FROM holds WHERE id = ? AND released_at IS NULL",
-                           (int(hold_id),)).fetchone()
+    row = store.open_hold(int(hold_id))
     if row is None:
         raise OpError(f"no active hold with id {hold_id}")
     with store.transaction():
         audit.append("hold_release", hold=int(hold_id), scope=row["scope"], kind=row["kind"])
-        store.db.execute("UPDATE holds SET released_at = ? WHERE id = ?",
-                         (now.isoformat(), int(hold_id)))
+        store.release_hold(int(hold_id), now)
     note_time(store, check_clock(config, store, now))
 
 
@@ -323,10 +313,9 @@ def hold_docs(config, store: Store) -> list[dict]:
 
 def _customer_name(config, store: Store, hold: Hold) -> str:
     if hold.source == "cli":
-        row = store.db.execute("SELECT customer FROM holds WHERE id = ?",
-                               (int(hold.id),)).fetchone()
-        if row and row[0]:
-            return row[0]
+        name = store.hold_customer(int(hold.id))
+        if name:
+            return name
     for cfg in config.holds:
         if cfg.customer and naming.normalize_customer(cfg.customer) == hold.customer_key:
             return cfg.customer
@@ -356,16 +345,8 @@ def touch(config, store: Store, audit, now: datetime, *, customer: str | None,
     with store.transaction():
         audit.append("touch", customer=audit.token("customer", rows[0]["customer_key"]),
                      copies=len(copy_sets))
-        store.db.executemany(
-            "INSERT INTO uses (customer_key, shoot_date, shoot_type, at, reason) "
-            "VALUES (?, ?, ?, ?, ?)",
-            ((k, d, t, now.isoformat(), reason) for k, d, t in sorted(copy_sets,
-                                                                       key=str)))
-    affected = 0
-    for k, d, t in copy_sets:
-        affected += store.db.execute(
-            "SELECT COUNT(*) FROM shoots WHERE customer_key = ? AND date = ? AND type IS ?",
-            (k, d, t)).fetchone()[0]
+        store.add_uses(sorted(copy_sets, key=str), now, reason)
+    affected = store.count_copies(copy_sets)
     note_time(store, check)
     return affected
 
@@ -392,10 +373,7 @@ def approve(config, store: Store, audit, now: datetime, shoot_ids: list[int] | N
                      bytes=sum(i.bytes for i in chosen),
                      shoots=sorted({audit.token("shoot", f"{i.volume}:{i.path}")
                                     for i in chosen}))
-        store.db.executemany(
-            "INSERT INTO announcements (key, shoot_id, announced_at, approved_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET approved_at = excluded.approved_at",
-            ((i.key, i.shoot_id, now.isoformat(), now.isoformat()) for i in chosen))
+        store.approve(((i.key, i.shoot_id) for i in chosen), now)
     return len(chosen)
 
 
@@ -410,9 +388,7 @@ def open_audit(config, clock, store: Store):
 def token_names(store: Store, audit) -> dict[str, str]:
     """Token -> readable name for every customer and shoot the index still knows."""
     names = {}
-    for row in store.db.execute(
-            "SELECT volume, path, customer, customer_key FROM shoots UNION ALL "
-            "SELECT volume, shoot_path, customer_key, customer_key FROM trash_groups"):
+    for row in store.shoot_names():
         names.setdefault(audit.token("customer", row[3]), row[2])
         shoot = f"{row[0]}:{exact_path(row[1])}"
         names[audit.token("shoot", shoot)] = shoot
@@ -424,23 +400,19 @@ def _refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
     """Audit and store a refusal (for the next report) before saying no."""
     with store.transaction():
         audit.append("refusal", command=command, reasons=list(reasons))
-        store.db.execute("INSERT INTO refusals (at, command, reasons) VALUES (?, ?, ?)",
-                         (now.isoformat(), command, "\n".join(reasons)))
+        store.add_refusal(now, command, reasons)
 
 
 def _begin_run(store: Store, kind: str, now: datetime) -> int:
     """Record a run (UTC) as changing things from its start, so a run that crashes or fails
     midway is on record as one that may have; _end_run corrects it."""
     with store.transaction():
-        return store.db.execute(
-            "INSERT INTO runs (kind, started_at, changed) VALUES (?, ?, 1)",
-            (kind, now.astimezone(UTC).isoformat())).lastrowid
+        return store.begin_run(kind, now)
 
 
 def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
     with store.transaction():
-        store.db.execute("UPDATE runs SET finished_at = ?, changed = ? WHERE id = ?",
-                         (clock.now().astimezone(UTC).isoformat(), int(changed), run_id))
+        store.end_run(run_id, clock.now(), changed)
 
 
 def apply(config, store: Store, audit, clock, *, dry_run: bool):
@@ -532,9 +504,5 @@ def recover(config, store: Store, executor, check: planner.ClockCheck) -> int:
 
 
 def trash_docs(store: Store) -> list[dict]:
-    rows = store.db.execute(
-        "SELECT g.id, g.volume, g.shoot_path, g.trashed_at, g.purge_after, COUNT(f.relpath), "
-        "COALESCE(SUM(f.size), 0) FROM trash_groups g JOIN trash_files f ON f.group_id = g.id "
-        "AND f.state = 'trashed' GROUP BY g.id ORDER BY g.id")
     return [{"id": r[0], "volume": r[1], "path": exact_path(r[2]), "files": r[5], "bytes": r[6],
-             "trashed_at": r[3], "purge_after": r[4]} for r in rows]
+             "trashed_at": r[3], "purge_after": r[4]} for r in store.trash_summary()]

@@ -54,8 +54,7 @@ class Executor:
         """Open a volume for changes only if it is online with the recorded marker id now."""
         if volume not in self._roots:
             vol = self.config.volume(volume)
-            recorded = {r[0]: r[1] for r in self.store.db.execute(
-                "SELECT name, volume_id FROM volumes")}
+            recorded = self.store.volume_ids()
             # every configured volume is probed, so two drives carrying one id are both offline
             status = next((s for s in probe(self.config.volumes, recorded) if s.name == volume),
                           None)
@@ -95,10 +94,7 @@ class Executor:
                 held[gid] = self._group_held(gid, holds_now())
             return held[gid]
 
-        rows = self.store.db.execute(
-            "SELECT g.id, g.batch, g.volume, g.shoot_path, g.purge_after, f.relpath, f.state, "
-            "f.size, f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON "
-            "g.id = f.group_id WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
+        rows = self.store.half_done_steps()
         today = self.now.date().isoformat()
         done = 0
         for (gid, batch, volume, shoot_rel, purge_after, rel, state, size, mtime_ns,
@@ -141,12 +137,9 @@ class Executor:
                 continue
             with self.store.transaction():
                 if new is None:
-                    self.store.db.execute(
-                        "DELETE FROM trash_files WHERE group_id = ? AND relpath = ?", (gid, rel))
+                    self.store.drop_trash_files(gid, [rel])
                 else:
-                    self.store.db.execute(
-                        "UPDATE trash_files SET state = ? WHERE group_id = ? AND relpath = ?",
-                        (new, gid, rel))
+                    self.store.set_trash_files_state(gid, new, [rel])
                 if new == "trashed" and state == "moving":
                     shoot = self.store.shoot_by_path(volume, shoot_rel)
                     if shoot is not None:
@@ -159,21 +152,13 @@ class Executor:
         return done
 
     def _group_held(self, group_id: int, holds: Sequence) -> bool:
-        group = self.store.db.execute("SELECT * FROM trash_groups WHERE id = ?",
-                                      (group_id,)).fetchone()
+        group = self.store.trash_group(group_id)
         return group is not None and _held(group, holds, self.now.date())
 
     def _settle_groups(self) -> None:
         """A group's state follows its files: no files left -> dropped; all purged -> purged."""
         with self.store.transaction():
-            db = self.store.db
-            db.execute("DELETE FROM trash_groups WHERE NOT EXISTS (SELECT 1 FROM trash_files f "
-                       "WHERE f.group_id = trash_groups.id)")
-            for state in ("purged", "restored"):
-                db.execute(
-                    "UPDATE trash_groups SET state = ? WHERE state != ? AND NOT EXISTS (SELECT 1 "
-                    "FROM trash_files f WHERE f.group_id = trash_groups.id AND f.state != ?)",
-                    (state, state, state))
+            self.store.settle_trash_groups()
 
     # -- trash ----------------------------------------------------------------------------------
     def trash_items(self, plan: planner.Plan, holds_now, erasures) -> RunResult:
@@ -232,9 +217,7 @@ class Executor:
         added or removed file (folder mtimes) means its last-used and modified dates may be
         newer than planned, so none of it moves. Return why, or None if unchanged."""
         base = os.fsencode(str(self.config.volume(item.volume).path))
-        db = self.store.db
-        for rel, mtime_ns in db.execute("SELECT relpath, mtime_ns FROM dirs WHERE shoot_id = ?",
-                                        (item.shoot_id,)):
+        for rel, mtime_ns in self.store.folder_mtimes(item.shoot_id):
             try:
                 st = os.lstat(base + b"/" + rel)
             except OSError:
@@ -272,20 +255,15 @@ class Executor:
 
     def _trash_item(self, root, item, facts, batch, purge_after, result) -> tuple[int, int]:
         """Move one shoot's verified files; return (files moved, bytes moved)."""
-        db = self.store.db
         shoot_rel = self.store.shoot(item.shoot_id)["path"]
         raw = self._raw_paths(item.shoot_id)
         files = [(raw[f.relpath], f) for f in facts if f.relpath in raw]
         with self.store.transaction():
-            gid = db.execute(
-                "INSERT INTO trash_groups (batch, volume, shoot_path, customer_key, item_key, "
-                "rule, trashed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (batch, item.volume, shoot_rel, item.customer_key, item.key, item.rule,
-                 self.now.isoformat(), purge_after)).lastrowid
-            db.executemany(
-                "INSERT INTO trash_files (group_id, relpath, size, mtime_ns, inode, state) "
-                "VALUES (?, ?, ?, ?, ?, 'moving')",
-                ((gid, rel, f.size, f.mtime_ns, inode_to_sql(f.inode)) for rel, f in files))
+            gid = self.store.add_trash_group(
+                batch=batch, volume=item.volume, shoot_path=shoot_rel,
+                customer_key=item.customer_key, item_key=item.key, rule=item.rule,
+                trashed_at=self.now, purge_after=purge_after,
+                files=((rel, f.size, f.mtime_ns, inode_to_sql(f.inode)) for rel, f in files))
         moved, moved_bytes, outcomes = [], 0, {}
         for rel, f in files:
             try:
@@ -306,12 +284,11 @@ class Executor:
             except fsops.FsError as exc:
                 log.warning("prune_failed", error=str(exc))
         with self.store.transaction():
-            db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
-                           "relpath = ?", ((gid, rel) for rel in moved))
-            db.executemany("DELETE FROM trash_files WHERE group_id = ? AND relpath = ?",
-                           ((gid, rel) for rel, o in outcomes.items() if o.status != "moved"))
+            self.store.set_trash_files_state(gid, "trashed", moved)
+            self.store.drop_trash_files(
+                gid, (rel for rel, o in outcomes.items() if o.status != "moved"))
             if not moved:
-                db.execute("DELETE FROM trash_groups WHERE id = ?", (gid,))
+                self.store.drop_trash_group(gid)
             self.store.forget_files(item.shoot_id, moved)
         result.moved_files += len(moved)
         result.moved_bytes += moved_bytes
@@ -329,9 +306,7 @@ class Executor:
         another process during a long purge saves what the purge has not reached yet."""
         result = RunResult()
         today = self.now.date()
-        groups = self.store.db.execute(
-            "SELECT * FROM trash_groups WHERE state = 'trashed' AND purge_after <= ? "
-            "ORDER BY id", (today.isoformat(),)).fetchall()
+        groups = self.store.expired_trash_groups(today)
         for group in groups:
             if _held(group, holds_now(), today):
                 result.skipped.append(f"trash {group['id']}: held, not purged")
@@ -342,10 +317,7 @@ class Executor:
                 continue
             token = self.audit.token("shoot", f"{group['volume']}:{exact_path(group['shoot_path'])}")
             with self.store.transaction():
-                files = self.store.db.execute(
-                    "UPDATE trash_files SET state = 'purging' WHERE group_id = ? AND "
-                    "state = 'trashed' RETURNING relpath, size, mtime_ns, inode",
-                    (group["id"],)).fetchall()
+                files = self.store.start_purging(group["id"])
                 self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
                                   files=len(files), bytes=sum(f[1] for f in files))
             purged, kept = [], []
@@ -365,14 +337,10 @@ class Executor:
                                           f"{outcome.status} ({outcome.detail})")
             _prune_trash(root, group["batch"], purged)
             with self.store.transaction():
-                db = self.store.db
-                db.executemany("UPDATE trash_files SET state = 'purged' WHERE group_id = ? AND "
-                               "relpath = ?", ((group["id"], r) for r in purged))
-                db.executemany("UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND "
-                               "relpath = ?", ((group["id"], r) for r in kept))
+                self.store.set_trash_files_state(group["id"], "purged", purged)
+                self.store.set_trash_files_state(group["id"], "trashed", kept)
                 if not kept:
-                    db.execute("UPDATE trash_groups SET state = 'purged' WHERE id = ?",
-                               (group["id"],))
+                    self.store.set_trash_group_state(group["id"], "purged")
                 self.audit.append("purge_done", trash=group["id"], files=len(purged),
                                   kept=len(kept))
         return result
@@ -381,24 +349,19 @@ class Executor:
     def restore(self, group_id: int) -> RunResult:
         """Move a trash group's files back; never overwrite what is at the original path now."""
         result = RunResult()
-        group = self.store.db.execute("SELECT * FROM trash_groups WHERE id = ?",
-                                      (group_id,)).fetchone()
+        group = self.store.trash_group(group_id)
         if group is None or group["state"] != "trashed":
             raise LookupError(f"no restorable trash item {group_id} (see `trash list`)")
         root = self.root(group["volume"])
         if root is None:
             raise LookupError(f"volume {group['volume']} is not online")
-        files = self.store.db.execute(
-            "SELECT relpath, size, mtime_ns, inode FROM trash_files WHERE group_id = ? AND "
-            "state = 'trashed'", (group_id,)).fetchall()
+        files = self.store.trashed_files(group_id)
         token = self.audit.token("shoot", f"{group['volume']}:{exact_path(group['shoot_path'])}")
         with self.store.transaction():
             self.audit.append("restore", trash=group_id, shoot=token, files=len(files))
-            self.store.db.execute("UPDATE trash_files SET state = 'restoring' WHERE "
-                                  "group_id = ? AND state = 'trashed'", (group_id,))
+            self.store.start_restoring(group_id)
             # the restored item's announcement starts again
-            self.store.db.execute("DELETE FROM announcements WHERE key = ?",
-                                  (group["item_key"],))
+            self.store.forget_announcement(group["item_key"])
         restored, kept = [], []
         for rel, size, mtime_ns, inode in files:
             try:
@@ -414,15 +377,10 @@ class Executor:
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
         _prune_trash(root, group["batch"], restored)
         with self.store.transaction():
-            self.store.db.executemany(
-                "UPDATE trash_files SET state = 'restored' WHERE group_id = ? AND relpath = ?",
-                ((group_id, r) for r in restored))
-            self.store.db.executemany(
-                "UPDATE trash_files SET state = 'trashed' WHERE group_id = ? AND relpath = ?",
-                ((group_id, r) for r in kept))
+            self.store.set_trash_files_state(group_id, "restored", restored)
+            self.store.set_trash_files_state(group_id, "trashed", kept)
             if not kept:
-                self.store.db.execute("UPDATE trash_groups SET state = 'restored' WHERE id = ?",
-                                      (group_id,))
+                self.store.set_trash_group_state(group_id, "restored")
             self.audit.append("restore_done", trash=group_id, files=len(restored),
                               kept=len(kept))
         result.restored_files = len(restored)

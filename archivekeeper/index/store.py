@@ -626,6 +626,198 @@ class Store:
         )
         return {(r[0], r[1], r[2]): r[3] for r in rows}
 
+    def add_uses(self, copy_sets: Iterable[tuple[str, str, str | None]], at: datetime,
+                 reason: str) -> None:
+        """Record a use at `at` of each (customer_key, shoot date, type) copy set."""
+        self.db.executemany(
+            "INSERT INTO uses (customer_key, shoot_date, shoot_type, at, reason) "
+            "VALUES (?, ?, ?, ?, ?)", ((k, d, t, at.isoformat(), reason) for k, d, t in copy_sets))
+
+    def count_copies(self, copy_sets: Iterable[tuple[str, str, str | None]]) -> int:
+        """How many shoots the (customer_key, shoot date, type) copy sets hold between them."""
+        return sum(self.db.execute(
+            "SELECT COUNT(*) FROM shoots WHERE customer_key = ? AND date = ? AND type IS ?",
+            copy_set).fetchone()[0] for copy_set in copy_sets)
+
+    # -- shoots, as commands and the executor read them ---------------------------------------
+    def knows_customer(self, customer_key: str) -> bool:
+        """Has the customer a shoot in the index, or one in trash (a hold saves it from purge)?"""
+        return self.db.execute(
+            "SELECT 1 FROM shoots WHERE customer_key = ? UNION ALL SELECT 1 FROM trash_groups "
+            "WHERE customer_key = ? AND state = 'trashed' LIMIT 1",
+            (customer_key, customer_key)).fetchone() is not None
+
+    def shoot_names(self) -> list[sqlite3.Row]:
+        """(volume, path, customer, customer_key) of every shoot the index knows, indexed or in
+        trash (a trash group's customer is its customer_key)."""
+        return self.db.execute(
+            "SELECT volume, path, customer, customer_key FROM shoots UNION ALL "
+            "SELECT volume, shoot_path, customer_key, customer_key FROM trash_groups").fetchall()
+
+    def oldest_shoot_of_type(self, shoot_type: str, not_customer_key: str
+                             ) -> sqlite3.Row | None:
+        """(volume, path) of the earliest dated shoot of a type, not of the given customer."""
+        return self.db.execute(
+            "SELECT volume, path FROM shoots WHERE type = ? AND customer_key != ? "
+            "ORDER BY date LIMIT 1", (shoot_type, not_customer_key)).fetchone()
+
+    def folder_mtimes(self, shoot_id: int) -> list[sqlite3.Row]:
+        """(relpath, mtime_ns) of the shoot's folders as the last scan saw them."""
+        return self.db.execute("SELECT relpath, mtime_ns FROM dirs WHERE shoot_id = ?",
+                               (shoot_id,)).fetchall()
+
+    # -- holds ------------------------------------------------------------------------------------
+    def open_holds(self) -> list[sqlite3.Row]:
+        """The stored holds not released, by id."""
+        return self.db.execute(
+            "SELECT * FROM holds WHERE released_at IS NULL ORDER BY id").fetchall()
+
+    def open_hold(self, hold_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM holds WHERE id = ? AND released_at IS NULL",
+                               (hold_id,)).fetchone()
+
+    def hold_customer(self, hold_id: int) -> str | None:
+        """The customer name a stored hold was given with, as typed."""
+        row = self.db.execute("SELECT customer FROM holds WHERE id = ?", (hold_id,)).fetchone()
+        return row[0] if row else None
+
+    def add_hold(self, *, scope: str, customer: str | None, customer_key: str | None,
+                 volume: str | None, path: bytes | None, kind: str, reason: str,
+                 until: date | None, at: datetime) -> int:
+        """Store a hold; return its id."""
+        return self.db.execute(
+            "INSERT INTO holds (scope, customer, customer_key, volume, path, kind, reason, "
+            "until, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (scope, customer, customer_key, volume, path, kind, reason,
+             until.isoformat() if until else None, at.isoformat())).lastrowid
+
+    def release_hold(self, hold_id: int, at: datetime) -> None:
+        self.db.execute("UPDATE holds SET released_at = ? WHERE id = ?",
+                        (at.isoformat(), hold_id))
+
+    # -- announcements ----------------------------------------------------------------------------
+    def announcements(self) -> list[sqlite3.Row]:
+        """(key, announced_at, approved_at) of every announced item."""
+        return self.db.execute(
+            "SELECT key, announced_at, approved_at FROM announcements").fetchall()
+
+    def approve(self, items: Iterable[tuple[str, int]], at: datetime) -> None:
+        """Approve (item key, shoot id) at `at`; an item not announced yet is announced too."""
+        self.db.executemany(
+            "INSERT INTO announcements (key, shoot_id, announced_at, approved_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET approved_at = excluded.approved_at",
+            ((key, shoot_id, at.isoformat(), at.isoformat()) for key, shoot_id in items))
+
+    def forget_announcement(self, key: str) -> None:
+        """The item's announcement (and approval) starts again, e.g. once it is restored."""
+        self.db.execute("DELETE FROM announcements WHERE key = ?", (key,))
+
+    # -- trash ------------------------------------------------------------------------------------
+    # Inodes are stored as inode_to_sql gives them; the rows below give them back that way.
+    def trash_group(self, group_id: int) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM trash_groups WHERE id = ?",
+                               (group_id,)).fetchone()
+
+    def expired_trash_groups(self, today: date) -> list[sqlite3.Row]:
+        """The trash groups whose retention has passed on `today`, by id."""
+        return self.db.execute(
+            "SELECT * FROM trash_groups WHERE state = 'trashed' AND purge_after <= ? "
+            "ORDER BY id", (today.isoformat(),)).fetchall()
+
+    def trash_summary(self) -> list[sqlite3.Row]:
+        """(id, volume, shoot_path, trashed_at, purge_after, files, bytes) of every trash group
+        with files in trash now, by id."""
+        return self.db.execute(
+            "SELECT g.id, g.volume, g.shoot_path, g.trashed_at, g.purge_after, COUNT(f.relpath), "
+            "COALESCE(SUM(f.size), 0) FROM trash_groups g JOIN trash_files f ON f.group_id = g.id "
+            "AND f.state = 'trashed' GROUP BY g.id ORDER BY g.id").fetchall()
+
+    def half_done_steps(self) -> list[sqlite3.Row]:
+        """(group id, batch, volume, shoot_path, purge_after, relpath, state, size, mtime_ns,
+        inode) of every file whose move, restore or purge a crash left half-done."""
+        return self.db.execute(
+            "SELECT g.id, g.batch, g.volume, g.shoot_path, g.purge_after, f.relpath, f.state, "
+            "f.size, f.mtime_ns, f.inode FROM trash_files f JOIN trash_groups g ON "
+            "g.id = f.group_id WHERE f.state IN ('moving', 'restoring', 'purging')").fetchall()
+
+    def trashed_files(self, group_id: int) -> list[sqlite3.Row]:
+        """(relpath, size, mtime_ns, inode) of the group's files in trash now."""
+        return self.db.execute(
+            "SELECT relpath, size, mtime_ns, inode FROM trash_files WHERE group_id = ? AND "
+            "state = 'trashed'", (group_id,)).fetchall()
+
+    def add_trash_group(self, *, batch: str, volume: str, shoot_path: bytes, customer_key: str,
+                        item_key: str, rule: str, trashed_at: datetime, purge_after: str,
+                        files: Iterable[tuple[bytes, int, int, int]]) -> int:
+        """Record the intent to move (relpath, size, mtime_ns, inode) files of a shoot to trash
+        as a new trash group, its files 'moving'; return the group's id."""
+        group_id = self.db.execute(
+            "INSERT INTO trash_groups (batch, volume, shoot_path, customer_key, item_key, "
+            "rule, trashed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (batch, volume, shoot_path, customer_key, item_key, rule, trashed_at.isoformat(),
+             purge_after)).lastrowid
+        self.db.executemany(
+            "INSERT INTO trash_files (group_id, relpath, size, mtime_ns, inode, state) "
+            "VALUES (?, ?, ?, ?, ?, 'moving')",
+            ((group_id, *f) for f in files))
+        return group_id
+
+    def set_trash_files_state(self, group_id: int, state: str, relpaths: Iterable[bytes]
+                              ) -> None:
+        self.db.executemany(
+            "UPDATE trash_files SET state = ? WHERE group_id = ? AND relpath = ?",
+            ((state, group_id, rel) for rel in relpaths))
+
+    def drop_trash_files(self, group_id: int, relpaths: Iterable[bytes]) -> None:
+        """Forget files a step never moved (refused, or rolled back after a crash)."""
+        self.db.executemany("DELETE FROM trash_files WHERE group_id = ? AND relpath = ?",
+                            ((group_id, rel) for rel in relpaths))
+
+    def drop_trash_group(self, group_id: int) -> None:
+        self.db.execute("DELETE FROM trash_groups WHERE id = ?", (group_id,))
+
+    def set_trash_group_state(self, group_id: int, state: str) -> None:
+        self.db.execute("UPDATE trash_groups SET state = ? WHERE id = ?", (state, group_id))
+
+    def start_purging(self, group_id: int) -> list[sqlite3.Row]:
+        """Mark the group's files in trash 'purging'; return their (relpath, size, mtime_ns,
+        inode)."""
+        return self.db.execute(
+            "UPDATE trash_files SET state = 'purging' WHERE group_id = ? AND "
+            "state = 'trashed' RETURNING relpath, size, mtime_ns, inode", (group_id,)).fetchall()
+
+    def start_restoring(self, group_id: int) -> None:
+        """Mark the group's files in trash 'restoring'."""
+        self.db.execute("UPDATE trash_files SET state = 'restoring' WHERE group_id = ? AND "
+                        "state = 'trashed'", (group_id,))
+
+    def settle_trash_groups(self) -> None:
+        """A group's state follows its files: no files left -> dropped; all purged -> purged;
+        all restored -> restored."""
+        self.db.execute("DELETE FROM trash_groups WHERE NOT EXISTS (SELECT 1 FROM trash_files f "
+                        "WHERE f.group_id = trash_groups.id)")
+        for state in ("purged", "restored"):
+            self.db.execute(
+                "UPDATE trash_groups SET state = ? WHERE state != ? AND NOT EXISTS (SELECT 1 "
+                "FROM trash_files f WHERE f.group_id = trash_groups.id AND f.state != ?)",
+                (state, state, state))
+
+    # -- runs and refusals -----------------------------------------------------------------------
+    def begin_run(self, kind: str, started_at: datetime) -> int:
+        """Record a run as changing things from its start; return its id (see end_run)."""
+        return self.db.execute(
+            "INSERT INTO runs (kind, started_at, changed) VALUES (?, ?, 1)",
+            (kind, started_at.astimezone(UTC).isoformat())).lastrowid
+
+    def end_run(self, run_id: int, finished_at: datetime, changed: bool) -> None:
+        self.db.execute("UPDATE runs SET finished_at = ?, changed = ? WHERE id = ?",
+                        (finished_at.astimezone(UTC).isoformat(), int(changed), run_id))
+
+    def add_refusal(self, at: datetime, command: str, reasons: Iterable[str]) -> None:
+        """Store a refusal for the next report."""
+        self.db.execute("INSERT INTO refusals (at, command, reasons) VALUES (?, ?, ?)",
+                        (at.isoformat(), command, "\n".join(reasons)))
+
 
 def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
     """Given a shoots row, return the SPEC's `shoots --json` shape."""
