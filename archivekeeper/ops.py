@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -415,15 +416,17 @@ def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
         store.end_run(run_id, clock.now(), changed)
 
 
-def apply(config, store: Store, audit, clock, *, dry_run: bool):
+def apply(config, store: Store, audit, clock, *, dry_run: bool,
+          should_stop: Callable[[], bool] | None = None):
     """Move due items to trash and purge expired trash. Return (plan, result); result is None
     for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
-    was moved, and the refusal is audited."""
+    was moved, and the refusal is audited. should_stop() is asked before each file operation;
+    once it says stop, the run ends with result.stopped (the next run goes on from there)."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
-    executor = Executor(config, store, audit, now)
+    executor = Executor(config, store, audit, now, should_stop)
     try:
         if not dry_run:
             recover(config, store, executor, check)
@@ -441,9 +444,11 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         try:
             result = executor.trash_items(plan, lambda: all_holds(config, store),
                                           erasure_records(store))
-            purged = executor.purge(lambda: all_holds(config, store))
-            result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
-            result.skipped += purged.skipped
+            if not result.stopped:
+                purged = executor.purge(lambda: all_holds(config, store))
+                result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
+                result.skipped += purged.skipped
+                result.stopped = purged.stopped
         finally:
             _end_run(store, run_id, result is None or result.changed, clock)
         note_time(store, check)
@@ -452,13 +457,15 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         executor.close()
 
 
-def purge_trash(config, store: Store, audit, clock):
-    """`trash purge`: purge expired trash (holds re-checked; the clock guard applies)."""
+def purge_trash(config, store: Store, audit, clock, *,
+                should_stop: Callable[[], bool] | None = None):
+    """`trash purge`: purge expired trash (holds re-checked; the clock guard applies).
+    should_stop() is asked before each file operation, as in apply."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
-    executor = Executor(config, store, audit, now)
+    executor = Executor(config, store, audit, now, should_stop)
     try:
         recover(config, store, executor, check)  # rolls half-done purges back if distrusted
         if not check.trusted:
