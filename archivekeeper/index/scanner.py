@@ -38,8 +38,8 @@ EXIF_EXT = {"jpg", "jpeg", "tif", "tiff", "dng", "arw", "nef", "cr2", "orf", "rw
             "heic", "heif"}
 EXIF_SAMPLE = 12
 RACY_NS = 2_000_000_000
-BATCH_FILES = 5000  # files per write transaction (measured: ~15 ms for 5,000 files in 100 shoots)
-BATCH_SHOOTS = 200
+BATCH_FILES = 2000  # files per write transaction: ~1.5 ms median, ~55 ms worst at 100k files
+BATCH_SHOOTS = 100
 log = get_logger()
 
 

@@ -204,3 +204,128 @@ def test_a_volume_gone_mid_walk_retires_nothing(studio, how, when):
     assert {n.encode() for n in names} <= set(states)
     assert set(states.values()) == {"online"}  # the 20 gone are not missing
     assert_every_listing_whole(studio.state)
+
+
+def second_index(studio, name: str):
+    """A config like the studio's with its own state_dir: the same volumes indexed apart."""
+    config = studio.root / f"{name}.yaml"
+    state = studio.root / name
+    config.write_text(studio.config.read_text().replace(str(studio.state), str(state)))
+    return config, state
+
+
+def cli(config, *args, env=None):
+    return subprocess.run([str(BIN), "--config", str(config), *args], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=300)
+
+
+def test_a_scan_killed_part_way_then_rescanned_equals_a_clean_scan(studio):
+    studio.init_volumes()
+    volume = studio.volumes["studio"]
+    names = make_shoots(volume, 100)
+    clean_config, clean_state = second_index(studio, "clean")
+    for config in (studio.config, clean_config):
+        assert cli(config, "clock", "accept", env=studio.clock_env).returncode == 0
+        assert cli(config, "scan", env=studio.clock_env).returncode == 0
+    # work for the next scan: shoots gone (to retire), new ones, an unrecognised folder
+    for rel in names[:5]:
+        for dirpath, _, files in os.walk(volume / rel, topdown=False):
+            for f in files:
+                os.remove(os.path.join(dirpath, f))
+            os.rmdir(dirpath)
+    make_shoots(volume, 400, start=1000)
+    (volume / "not a shoot").mkdir()
+    killed = cli(studio.config, "scan",
+                 env={**studio.clock_env, "ARCHIVEKEEPER_SCAN_CRASH_AFTER": "3"})
+    assert killed.returncode == -9, killed.stderr
+    after_kill = index_rows(studio.state)
+    assert 100 < len(after_kill["shoots"]) < 500  # some batches written, not all
+    assert_every_listing_whole(studio.state)
+    assert all(row[5] == "online" for row in after_kill["shoots"].values())  # none retired yet
+    assert cli(studio.config, "scan", env=studio.clock_env).returncode == 0
+    assert cli(clean_config, "scan", env=studio.clock_env).returncode == 0
+    assert index_rows(studio.state) == index_rows(clean_state)
+    assert sum(row[5] == "missing" for row in index_rows(studio.state)["shoots"].values()) == 5
+
+
+def shoot_rows(state) -> dict[str, tuple]:
+    db = sqlite3.connect(state / "index.sqlite")
+    rows = {r[0].decode(): r[1:] for r in db.execute("SELECT path, files, bytes, state FROM shoots")}
+    db.close()
+    return rows
+
+
+def test_only_rescans_exactly_the_given_folders(studio):
+    studio.init_volumes()
+    volume = studio.volumes["studio"]
+    a, b, c, d = make_shoots(volume, 4)
+    for junk in ("Virtanen Matti/junk", "Korhonen Päivi/junk"):
+        (volume / junk).mkdir(parents=True)
+    studio.ok("scan")
+    assert shoot_rows(studio.state)[a] == (10, 0, "online")
+    # a file rewritten in place (no folder mtime changes), a shoot gone, one out of the set
+    # changed and one gone, a new shoot in a known container, the unrecognised folder gone
+    (volume / a / "RAW" / "IMG_0.CR2").write_bytes(b"x" * 7)
+    os.utime(volume / a / "RAW", (OLD, OLD))
+    for rel in (b, d):
+        for dirpath, _, files in os.walk(volume / rel, topdown=False):
+            for f in files:
+                os.remove(os.path.join(dirpath, f))
+            os.rmdir(dirpath)
+    (volume / c / "RAW" / "IMG_new.CR2").write_bytes(b"y")
+    new = volume / "Virtanen Matti" / "2024-01-02 wedding"
+    new.mkdir()
+    (new / "IMG_1.jpg").write_bytes(b"z" * 3)
+    for junk in ("Virtanen Matti/junk", "Korhonen Päivi/junk"):
+        (volume / junk).rmdir()
+    store = Store(studio.state)
+    summary = run_scan(studio, store, only={"studio": [f"{a}/RAW".encode(), b.encode(),
+                                                        b"Virtanen Matti"]})
+    store.close()
+    rows = shoot_rows(studio.state)
+    assert rows[a] == (10, 7, "online")  # re-listed although its folders kept their mtimes
+    assert rows[b][2] == "missing"
+    assert rows[c] == (10, 0, "online") and rows[d] == (10, 0, "online")  # not in the set
+    assert rows["Virtanen Matti/2024-01-02 wedding"] == (1, 3, "online")
+    assert (summary.shoots, summary.new, summary.changed, summary.missing) == (2, 1, 1, 1)
+    store = Store(studio.state)
+    assert [r["relpath"] for r in store.unrecognised()] == ["Korhonen Päivi/junk".encode()]
+    store.close()
+    studio.ok("scan")  # the whole volume: now c's new file and d's absence are seen
+    rows = shoot_rows(studio.state)
+    assert rows[c] == (11, 1, "online") and rows[d][2] == "missing"
+
+
+def test_only_refuses_a_path_outside_the_volume(studio):
+    studio.init_volumes()
+    store = Store(studio.state)
+    with pytest.raises(ValueError, match="not a folder path inside the volume"):
+        run_scan(studio, store, only={"studio": [b"../elsewhere"]})
+    store.close()
+
+
+def test_should_stop_ends_the_scan_cleanly_and_retires_nothing(studio):
+    studio.init_volumes()
+    volume = studio.volumes["studio"]
+    names = make_shoots(volume, 50)
+    studio.ok("scan")
+    for rel in names[:3]:
+        for dirpath, _, files in os.walk(volume / rel, topdown=False):
+            for f in files:
+                os.remove(os.path.join(dirpath, f))
+            os.rmdir(dirpath)
+    make_shoots(volume, 250, start=1000)
+    calls = []
+    store = Store(studio.state)
+    summary = run_scan(studio, store, full=True, progress=calls.append,
+                       should_stop=lambda: len(calls) >= 150)
+    store.close()
+    assert summary.stopped and "stopped" in summary.line() and summary.missing == 0
+    assert len(calls) == 150  # asked between shoots: none listed after it said stop
+    rows = shoot_rows(studio.state)
+    assert all(state == "online" for _, _, state in rows.values())
+    assert 50 < len(rows) < 300
+    assert_every_listing_whole(studio.state)
+    studio.ok("scan")
+    rows = shoot_rows(studio.state)
+    assert len(rows) == 300 and sum(r[2] == "missing" for r in rows.values()) == 3
