@@ -108,6 +108,16 @@ def scan_instants(check: planner.ClockCheck) -> tuple[datetime, date]:
     return reference, max(check.now, reference).date()
 
 
+def before_scan(store: Store, seen_at: datetime, check: planner.ClockCheck) -> None:
+    """A scan writes in short transactions and may be killed before after_scan. If its clock
+    is distrusted, or on a fresh index has nothing to be judged by yet, the date it gives the
+    shoots it first sees is provisional from the start: the first trusted command settles it,
+    to a later and safer date, even if after_scan never runs."""
+    if not check.trusted or check.reference is None:
+        with store.transaction():
+            store.set_untrusted_first_seen([*store.untrusted_first_seen(), seen_at.isoformat()])
+
+
 def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
                after: planner.ClockCheck) -> None:
     """Given when a scan dated the shoots it first saw and the clock guard's verdicts before
@@ -115,15 +125,16 @@ def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
     first trusted command or `clock accept`). A fresh index's first scan had nothing to judge
     its clock by before; if what it indexed shows the clock was wrong, its shoots are dated as
     a distrusted clock's scan dates them. Then the mark moves, on a trusted clock."""
-    if not (before.trusted and after.trusted):
-        with store.transaction():
+    with store.transaction():
+        pending = [i for i in store.untrusted_first_seen() if i != seen_at.isoformat()]
+        if not (before.trusted and after.trusted):
             provisional = seen_at
             if before.trusted:  # nothing to judge by before: judged now
                 provisional, _ = scan_instants(after)
                 store.redate_first_seen(seen_at.isoformat(), provisional.isoformat(),
                                         PLAUSIBLE_NS)
-            store.set_untrusted_first_seen(
-                [*store.untrusted_first_seen(), provisional.isoformat()])
+            pending.append(provisional.isoformat())
+        store.set_untrusted_first_seen(pending)
     note_time(store, after)
 
 
