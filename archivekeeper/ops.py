@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -107,6 +108,16 @@ def scan_instants(check: planner.ClockCheck) -> tuple[datetime, date]:
     return reference, max(check.now, reference).date()
 
 
+def before_scan(store: Store, seen_at: datetime, check: planner.ClockCheck) -> None:
+    """A scan writes in short transactions and may be killed before after_scan. If its clock
+    is distrusted, or on a fresh index has nothing to be judged by yet, the date it gives the
+    shoots it first sees is provisional from the start: the first trusted command settles it,
+    to a later and safer date, even if after_scan never runs."""
+    if not check.trusted or check.reference is None:
+        with store.transaction():
+            store.set_untrusted_first_seen([*store.untrusted_first_seen(), seen_at.isoformat()])
+
+
 def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
                after: planner.ClockCheck) -> None:
     """Given when a scan dated the shoots it first saw and the clock guard's verdicts before
@@ -114,15 +125,16 @@ def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
     first trusted command or `clock accept`). A fresh index's first scan had nothing to judge
     its clock by before; if what it indexed shows the clock was wrong, its shoots are dated as
     a distrusted clock's scan dates them. Then the mark moves, on a trusted clock."""
-    if not (before.trusted and after.trusted):
-        with store.transaction():
+    with store.transaction():
+        pending = [i for i in store.untrusted_first_seen() if i != seen_at.isoformat()]
+        if not (before.trusted and after.trusted):
             provisional = seen_at
             if before.trusted:  # nothing to judge by before: judged now
                 provisional, _ = scan_instants(after)
                 store.redate_first_seen(seen_at.isoformat(), provisional.isoformat(),
                                         PLAUSIBLE_NS)
-            store.set_untrusted_first_seen(
-                [*store.untrusted_first_seen(), provisional.isoformat()])
+            pending.append(provisional.isoformat())
+        store.set_untrusted_first_seen(pending)
     note_time(store, after)
 
 
@@ -415,15 +427,17 @@ def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
         store.end_run(run_id, clock.now(), changed)
 
 
-def apply(config, store: Store, audit, clock, *, dry_run: bool):
+def apply(config, store: Store, audit, clock, *, dry_run: bool,
+          should_stop: Callable[[], bool] | None = None):
     """Move due items to trash and purge expired trash. Return (plan, result); result is None
     for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
-    was moved, and the refusal is audited."""
+    was moved, and the refusal is audited. should_stop() is asked before each file operation;
+    once it says stop, the run ends with result.stopped (the next run goes on from there)."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
-    executor = Executor(config, store, audit, now)
+    executor = Executor(config, store, audit, now, should_stop)
     try:
         if not dry_run:
             recover(config, store, executor, check)
@@ -441,9 +455,11 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         try:
             result = executor.trash_items(plan, lambda: all_holds(config, store),
                                           erasure_records(store))
-            purged = executor.purge(lambda: all_holds(config, store))
-            result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
-            result.skipped += purged.skipped
+            if not result.stopped:
+                purged = executor.purge(lambda: all_holds(config, store))
+                result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
+                result.skipped += purged.skipped
+                result.stopped = purged.stopped
         finally:
             _end_run(store, run_id, result is None or result.changed, clock)
         note_time(store, check)
@@ -452,13 +468,15 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool):
         executor.close()
 
 
-def purge_trash(config, store: Store, audit, clock):
-    """`trash purge`: purge expired trash (holds re-checked; the clock guard applies)."""
+def purge_trash(config, store: Store, audit, clock, *,
+                should_stop: Callable[[], bool] | None = None):
+    """`trash purge`: purge expired trash (holds re-checked; the clock guard applies).
+    should_stop() is asked before each file operation, as in apply."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
-    executor = Executor(config, store, audit, now)
+    executor = Executor(config, store, audit, now, should_stop)
     try:
         recover(config, store, executor, check)  # rolls half-done purges back if distrusted
         if not check.trusted:

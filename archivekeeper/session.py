@@ -207,6 +207,7 @@ class Session:
         patterns = [naming.compile_pattern(p) for p in cfg.shoots.patterns]
         check = ops.check_clock(cfg, self.store, self.clock.now())
         seen_at, today = ops.scan_instants(check)
+        ops.before_scan(self.store, seen_at, check)
         readers = []
 
         def exif_reader():

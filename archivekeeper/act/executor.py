@@ -22,6 +22,7 @@ from archivekeeper.logs import exact_path, get_logger, show_path
 
 log = get_logger()
 AUDIT_CHUNK = 64  # shoots whose intent records share one fsync
+NOT_TRIED = fsops.Outcome("stopped")  # a file left where it was because of a stop
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RunResult:
     purged_files: int = 0
     purged_bytes: int = 0
     restored_files: int = 0
+    stopped: bool = False  # should_stop said stop: the rest is left for the next run
 
     @property
     def changed(self) -> bool:
@@ -40,13 +42,17 @@ class RunResult:
 
 
 class Executor:
-    """Given the config, the index, the audit log and `now`, act on the file system."""
+    """Given the config, the index, the audit log and `now`, act on the file system.
+    should_stop (the daemon's SIGTERM) is asked before each file operation of trash_items and
+    purge: once it says stop, the operation under way has finished and no other starts."""
 
-    def __init__(self, config, store: Store, audit, now: datetime):
+    def __init__(self, config, store: Store, audit, now: datetime,
+                 should_stop: Callable[[], bool] | None = None):
         self.config = config
         self.store = store
         self.audit = audit
         self.now = now
+        self.should_stop = should_stop
         self._roots: dict[str, fsops.VolumeRoot | None] = {}
 
     # -- volumes --------------------------------------------------------------------------------
@@ -78,6 +84,19 @@ class Executor:
 
     def expect(self, root: fsops.VolumeRoot, size: int, mtime_ns: int, inode: int):
         return fsops.Expect(size, mtime_ns, inode if root.stable_inodes else None)
+
+    def _stop_now(self, result: RunResult) -> bool:
+        if not result.stopped and self.should_stop is not None and self.should_stop():
+            result.stopped = True
+        return result.stopped
+
+    def _audit_stop(self, result: RunResult, step: str) -> None:
+        """Record that a run stopped early, with what this step had done by then."""
+        if result.stopped:
+            files, size = ((result.moved_files, result.moved_bytes) if step == "trash"
+                           else (result.purged_files, result.purged_bytes))
+            self.audit.append("run_stopped", step=step, files=files, bytes=size)
+            log.info("run_stopped", step=step, files=files, bytes=size)
 
     # -- recovery -------------------------------------------------------------------------------
     def recover(self, holds_now: Callable[[], Sequence], *, finish_purges: bool) -> int:
@@ -175,6 +194,8 @@ class Executor:
         items = sorted(plan.actionable(), key=lambda i: i.shoot_id)
         verified: dict[int, str | None] = {}  # shoot id -> why it changed since the scan
         for start in range(0, len(items), AUDIT_CHUNK):
+            if result.stopped:
+                break
             chunk = []
             for item in items[start:start + AUDIT_CHUNK]:
                 root = self.root(item.volume)
@@ -192,6 +213,10 @@ class Executor:
                 for item, _, token in chunk])
             done = []
             for item, root, token in chunk:
+                if result.stopped:  # its intent is on record: so is that none of it moved
+                    done.append(("trash_done", {"batch": batch, "shoot": token, "files": 0,
+                                                "bytes": 0, "skipped": len(item.files)}))
+                    continue
                 if item.shoot_id not in verified:
                     verified[item.shoot_id] = self._shoot_changed(item, root)
                 changed = verified[item.shoot_id]
@@ -210,6 +235,7 @@ class Executor:
                                             "bytes": moved_bytes,
                                             "skipped": len(item.files) - moved}))
             self.audit.append_many(done)
+        self._audit_stop(result, "trash")
         return result
 
     def _shoot_changed(self, item, root) -> str | None:
@@ -266,6 +292,9 @@ class Executor:
                 files=((rel, f.size, f.mtime_ns, inode_to_sql(f.inode)) for rel, f in files))
         moved, moved_bytes, outcomes = [], 0, {}
         for rel, f in files:
+            if self._stop_now(result):
+                outcomes[rel] = NOT_TRIED  # its 'moving' row is dropped below, as a refusal's
+                continue
             try:
                 outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
                                                                       f.inode))
@@ -308,6 +337,8 @@ class Executor:
         today = self.now.date()
         groups = self.store.expired_trash_groups(today)
         for group in groups:
+            if result.stopped:
+                break
             if _held(group, holds_now(), today):
                 result.skipped.append(f"trash {group['id']}: held, not purged")
                 continue
@@ -322,6 +353,9 @@ class Executor:
                                   files=len(files), bytes=sum(f[1] for f in files))
             purged, kept = [], []
             for rel, size, mtime_ns, inode in files:
+                if self._stop_now(result):
+                    kept.append(rel)  # not tried: back to 'trashed' below
+                    continue
                 try:
                     outcome = root.unlink_trash(group["batch"], rel, self.expect(
                         root, size, mtime_ns, inode_from_sql(inode)))
@@ -343,6 +377,7 @@ class Executor:
                     self.store.set_trash_group_state(group["id"], "purged")
                 self.audit.append("purge_done", trash=group["id"], files=len(purged),
                                   kept=len(kept))
+        self._audit_stop(result, "purge")
         return result
 
     # -- restore --------------------------------------------------------------------------------

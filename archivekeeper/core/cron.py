@@ -6,13 +6,19 @@ jan-dec and day names sun-sat in any case, day-of-week 0 or 7 = Sunday; the shor
 @daily, @midnight, @weekly, @monthly, @yearly, @annually. As in cron, a day field counts as
 restricted when it does not start with `*`, and when both day fields are restricted a day
 matches if either matches.
+
+Time is local wall-clock time: the caller passes aware datetimes (tzinfo a zoneinfo.ZoneInfo).
+Across a DST change a schedule fires once for each wall-clock minute it names: a minute skipped by
+a spring-forward gap fires at the first instant after the gap, and a minute that a fall-back
+repeats fires on its first occurrence only. (cron(8) runs wildcard-hour jobs in the repeated hour
+again; here every job is treated alike, so an hourly scan skips one run a year.)
 """
 
 from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 
 _SHORTCUTS = {
     "@hourly": "0 * * * *",
@@ -26,6 +32,7 @@ _SHORTCUTS = {
 _MONTH_NAMES = {name.lower(): i for i, name in enumerate(calendar.month_abbr) if name}
 _DAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _WEEKDAY_ABBR = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_SEARCH_DAYS = 400  # last_fire looks this far back: past a year, for yearly schedules
 _FORM = "minute hour day-of-month month day-of-week, e.g. '0 7 * * mon', or @daily"
 
 
@@ -62,15 +69,36 @@ class CronSpec:
 
     def matches(self, dt: datetime) -> bool:
         """Given a (wall-clock) datetime, return whether the schedule fires in its minute."""
-        if dt.minute not in self.minutes or dt.hour not in self.hours:
+        return dt.minute in self.minutes and dt.hour in self.hours and self._day_matches(dt)
+
+    def _day_matches(self, day: date) -> bool:
+        if day.month not in self.months:
             return False
-        if dt.month not in self.months:
-            return False
-        day_ok = dt.day in self.days
-        weekday_ok = dt.isoweekday() % 7 in self.weekdays
+        day_ok = day.day in self.days
+        weekday_ok = day.isoweekday() % 7 in self.weekdays
         if self.days_restricted and self.weekdays_restricted:
             return day_ok or weekday_ok
         return day_ok and weekday_ok
+
+    def last_fire(self, now: datetime) -> datetime | None:
+        """Given an aware `now`, return the latest instant <= now at which the schedule fires
+        (see the module's note on DST), aware in now's zone; None if it did not fire in the
+        last 400 days."""
+        zone = now.tzinfo
+        now_utc = now.astimezone(UTC)  # one zone compares wall times, blind to a repeated hour
+        times = sorted(((h, m) for h in self.hours for m in self.minutes), reverse=True)
+        today = now.date()
+        for back in range(_SEARCH_DAYS + 1):
+            day = today - timedelta(days=back)
+            if not self._day_matches(day):
+                continue
+            # within a day, a later wall time never fires earlier: the first one <= now wins
+            for hour, minute in times:
+                fire = _fire_instant(datetime(day.year, day.month, day.day, hour, minute,
+                                              tzinfo=zone))
+                if fire.astimezone(UTC) <= now_utc:
+                    return fire
+        return None
 
     def apscheduler_triggers(self) -> list[dict[str, str]]:
         """Return kwargs for apscheduler.triggers.cron.CronTrigger, one dict per trigger.
@@ -95,6 +123,37 @@ class CronSpec:
                 {**base, "day": "*", "day_of_week": weekdays},
             ]
         return [{**base, "day": days, "day_of_week": weekdays}]
+
+
+def _fire_instant(wall: datetime) -> datetime:
+    """Given a local wall time (fold=0: the first of a repeated pair), return when it fires: the
+    end of the gap if a spring-forward skipped it."""
+    while not _exists(wall):
+        wall += timedelta(minutes=1)  # same-zone arithmetic moves the wall clock
+    return wall
+
+
+def _exists(wall: datetime) -> bool:
+    back = wall.astimezone(UTC).astimezone(wall.tzinfo)
+    return back.replace(tzinfo=None) == wall.replace(tzinfo=None)
+
+
+def missed_run(spec: CronSpec, last_success: datetime | None, now: datetime) -> datetime | None:
+    """Given a job's schedule, when it last succeeded (aware, or None if it never ran) and now,
+    return the scheduled time of the latest run that was due and did not happen, or None. However
+    many runs were missed (the machine off or asleep, the daemon stopped), one is owed."""
+    due = spec.last_fire(now)
+    if due is None or (last_success is not None
+                       and last_success.astimezone(UTC) >= due.astimezone(UTC)):
+        return None
+    return due
+
+
+def apply_allowed(last_apply_day: date | None, now: datetime) -> bool:
+    """Given the local day of the last apply and an aware now, return whether apply may run:
+    at most once per local day, whatever DST does. A recorded day after today (the clock set
+    back) waits for that day to pass."""
+    return last_apply_day is None or last_apply_day < now.date()
 
 
 def _number_list(values: frozenset[int], low: int, high: int) -> str:

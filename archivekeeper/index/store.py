@@ -323,8 +323,8 @@ class Store:
         )
 
     def prepare_for_bulk_writes(self) -> None:
-        """A scan writes a whole volume in one transaction: keep its pages in memory (64 MB)
-        rather than spilling them; other commands keep SQLite's small default cache."""
+        """A scan writes many pages: keep them in memory (64 MB) rather than re-reading them;
+        other commands keep SQLite's small default cache."""
         self.db.execute("PRAGMA cache_size=-65536")
 
     def next_gen(self) -> int:
@@ -523,11 +523,12 @@ class Store:
             ((gen, shoot_id) for shoot_id in shoot_ids),
         )
 
-    def retire_unseen(self, volume: str, gen: int, full: bool,
-                      protected: list[bytes]) -> tuple[int, int]:
+    def retire_unseen(self, volume: str, gen: int, full: bool, protected: list[bytes],
+                      scopes: list[bytes] | None = None) -> tuple[int, int]:
         """Shoots of `volume` not seen in scan `gen` become missing; a full scan counts one more
         confirmation, and a shoot missing through two later full scans is dropped. Shoots under
-        a `protected` prefix (an unreadable container) are left as they were. Return (newly
+        a `protected` prefix (an unreadable container) are left as they were, and so are those
+        under none of `scopes` (the folders a partial scan looked at; None: all). Return (newly
         missing, dropped)."""
         newly = dropped = 0
         rows = self.db.execute(
@@ -537,7 +538,7 @@ class Store:
         ).fetchall()
         for row in rows:
             path = row["path"]
-            if any(path == p or path.startswith(p + b"/") for p in protected):
+            if _under(path, protected) or (scopes is not None and not _under(path, scopes)):
                 continue
             if row["state"] != "missing":
                 newly += 1
@@ -565,10 +566,18 @@ class Store:
             (volume, relpath, reason, gen),
         )
 
-    def forget_unrecognised(self, volume: str, gen: int) -> None:
-        self.db.execute(
-            "DELETE FROM unrecognised WHERE volume = ? AND seen_gen != ?", (volume, gen)
-        )
+    def forget_unrecognised(self, volume: str, gen: int,
+                            scopes: list[bytes] | None = None) -> None:
+        """Forget the unrecognised folders scan `gen` did not see (under `scopes`, if given)."""
+        if scopes is None:
+            self.db.execute(
+                "DELETE FROM unrecognised WHERE volume = ? AND seen_gen != ?", (volume, gen)
+            )
+            return
+        gone = [(volume, r[0]) for r in self.db.execute(
+            "SELECT relpath FROM unrecognised WHERE volume = ? AND seen_gen != ?", (volume, gen))
+            if _under(r[0], scopes)]
+        self.db.executemany("DELETE FROM unrecognised WHERE volume = ? AND relpath = ?", gone)
 
     def unrecognised(self) -> list[sqlite3.Row]:
         return self.db.execute(
@@ -817,6 +826,11 @@ class Store:
         """Store a refusal for the next report."""
         self.db.execute("INSERT INTO refusals (at, command, reasons) VALUES (?, ?, ?)",
                         (at.isoformat(), command, "\n".join(reasons)))
+
+
+def _under(path: bytes, folders: list[bytes]) -> bool:
+    """Is relpath `path` one of `folders` or inside one (b"" is the volume root)?"""
+    return any(f == b"" or path == f or path.startswith(f + b"/") for f in folders)
 
 
 def shoot_json(row: sqlite3.Row, last_used: date | None = None) -> dict:
