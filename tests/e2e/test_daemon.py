@@ -236,7 +236,7 @@ def test_a_removable_volume_emptied_goes_offline_with_no_deletion_and_its_return
     assert shoots[("backup-1", "2026-01-01 Uusi Asiakas")]["state"] == "online"
 
     marker.rename(kept)  # the drive emptied of its marker: offline, nothing else changes
-    daemon.wait("volume_offline", volume="backup-1", timeout=15)
+    daemon.wait("volume_offline", volume="backup-1", times=2, timeout=15)
     poll_until(lambda: cli_shoots(studio)[("backup-1", "2026-01-01 Uusi Asiakas")]["state"]
                == "offline", 15, "the shoot shown offline")
     assert sorted(p.name for p in recent.rglob("*") if p.is_file()) == ["IMG_1.CR2",
@@ -289,23 +289,24 @@ def test_the_cli_writes_while_the_daemon_scans(studio, run_daemon):
         folder.mkdir()
         for j in range(50):
             os.close(os.open(folder / f"IMG_{j}.jpg", os.O_WRONLY | os.O_CREAT, 0o644))
-    daemon = Daemon(studio, Notifications())
-    try:
-        daemon.wait("job_started", job="scan", why="start")
-        during, took = 0, []
-        while not daemon.found("job_finished", why="start"):
-            started = time.monotonic()  # in-process: no interpreter start-up to wait for
-            studio.ok("hold", "add", "--customer", f"Asiakas {len(took):03d}", "--kind",
-                      "invoice", "--reason", "open invoice", "--force")
-            took.append(time.monotonic() - started)
-            during += not daemon.found("job_finished", why="start")
-        assert during >= 1, "the scan ended before a hold was added: no overlap"
-        assert max(took) < 1, took
-        assert daemon.stop() == 0
-    finally:
-        if daemon.proc.poll() is None:
-            daemon.proc.kill()
-            daemon.proc.wait()
+    daemon = run_daemon(studio)  # READY=1 comes before the start scan runs
+
+    def scanning() -> bool:  # the start scan, then a first start's catch-up full scan
+        started = [e for e in daemon.found("job_started") if e["job"] in ("scan", "full_scan")]
+        ended = [e for e in daemon.found("job_finished") if e["job"] in ("scan", "full_scan")]
+        return len(started) > len(ended)
+
+    deadline = time.monotonic() + 60
+    during, took = 0, []
+    while not daemon.found("job_finished", job="full_scan") and time.monotonic() < deadline:
+        started = time.monotonic()  # in-process: no interpreter start-up to wait for
+        studio.ok("hold", "add", "--customer", f"Asiakas {len(took):03d}", "--kind",
+                  "invoice", "--reason", "open invoice", "--force")
+        took.append(time.monotonic() - started)
+        during += scanning()
+    assert during >= 1, "the scans ended before a hold was added: no overlap"
+    assert max(took) < 1, took
+    assert daemon.stop() == 0
 
 
 def test_an_invalid_config_at_start_exits_78_with_its_errors(studio):
