@@ -21,7 +21,7 @@ MAX_LISTED = 2500
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("archivekeeper.report", "templates"),
-    autoescape=jinja2.select_autoescape(["html"]),
+    autoescape=jinja2.select_autoescape(["html.j2"], default_for_string=True),
     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     keep_trailing_newline=True)
 _env.filters.update(
