@@ -4,6 +4,7 @@ not read."""
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import ssl
@@ -62,7 +63,7 @@ def send(email, msg: EmailMessage) -> None:
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
             if email.username:
-                smtp.login(email.username, password or "")
+                _login(smtp, email.username, password or "")
             smtp.send_message(msg)
     except smtplib.SMTPResponseException as exc:
         detail = exc.smtp_error.decode("utf-8", "replace") if isinstance(
@@ -71,6 +72,17 @@ def send(email, msg: EmailMessage) -> None:
                         ) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise MailError(_one_line(f"mail via {where} failed: {exc}")) from None
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib encodes credentials as ASCII; a password with ä goes as UTF-8 AUTH PLAIN."""
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+    code, answer = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, answer)
 
 
 def _one_line(text: str) -> str:
