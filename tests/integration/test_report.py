@@ -273,3 +273,21 @@ def test_starttls_with_a_self_signed_certificate_and_login(archive, tls_files, t
     assert logins == [(b"studio", "sekret-ä".encode())]
     (_, msg), = inbox.messages
     assert msg.get_content_type() == "multipart/alternative"
+
+
+def test_a_refused_run_is_named_in_the_next_report(tmp_path):
+    s = Studio(tmp_path, extra=f"""\
+rules:
+  - {{name: old-shoots, delete_after: 5 years}}
+safety: {{notice_period: 0 days, max_files_per_run: 1, max_fraction_per_volume: 1.0}}
+report: {{dir: {tmp_path}/reports}}
+""")
+    s.init_volumes()
+    s.shoot("studio", "2019-05-12 Mäkinen Anna", mtime=OLD)
+    s.ok("scan")
+    assert s.cli("apply").returncode == 3
+    assert s.cli("report").returncode == 0
+    problems = [p["text"] for p in report_doc(s)["problems"]]
+    assert any(p.startswith("apply was refused on ") and "max_files_per_run 1" in p
+               for p in problems), problems
+    assert "apply was refused" in next(v for k, v in reports(s).items() if k.endswith(".txt"))
