@@ -10,6 +10,7 @@ mid-scan changes nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -112,6 +113,9 @@ class VolumeScan:
         missing, dropped = store.retire_unseen(name, gen, self.full, self.protected)
         store.forget_unrecognised(name, gen)
         self.summary.missing, self.summary.dropped = missing, dropped
+        # for the weekly report: scan errors are otherwise only in the log
+        store.set_meta(f"scan_errors:{name}", json.dumps(
+            {"at": at, "errors": self.summary.errors, "full": self.full}))
         return self.summary
 
     def _find_shoots(self, gen: int) -> list[tuple[bytes, naming.ShootName, int, int | None]]:

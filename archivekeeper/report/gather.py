@@ -40,7 +40,7 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
     else:
         since = f"{monday.isoformat()} (the start of this week; no earlier report)"
         steps, problems = activity(store, audit, after_seq=None, since_day=monday)
-    problems = undelivered(store) + problems + unrecognised(store)
+    problems = undelivered(store) + problems + scan_errors(store, statuses) + unrecognised(store)
     volumes = []
     for status in statuses:
         row = store.volume_row(status.name)
@@ -120,6 +120,20 @@ def undelivered(store) -> list[dict]:
         return []
     return [{"kind": "mail", "text": f"the report of week {failed['week']} was not delivered "
                                      f"({failed['at'][:16]}): {failed['error']}"}]
+
+
+def scan_errors(store, statuses) -> list[dict]:
+    """The last scan of each volume, if it met unreadable folders or files."""
+    out = []
+    for status in statuses:
+        last = json.loads(store.get_meta(f"scan_errors:{status.name}") or "null")
+        if last and last["errors"]:
+            out.append({"kind": "scan", "volume": status.name,
+                        "text": f"the last scan of volume {status.name} ({last['at'][:16]}) "
+                                f"met {model.plural(last['errors'], 'error')}: unreadable "
+                                "folders or files, named in its log; their shoots are "
+                                "incomplete and kept"})
+    return out
 
 
 def unrecognised(store) -> list[dict]:

@@ -291,3 +291,20 @@ report: {{dir: {tmp_path}/reports}}
     assert any(p.startswith("apply was refused on ") and "max_files_per_run 1" in p
                for p in problems), problems
     assert "apply was refused" in next(v for k, v in reports(s).items() if k.endswith(".txt"))
+
+
+def test_scan_errors_are_named_in_the_report(tmp_path):
+    from integration.test_scan import _deep_chain, _remove_chain
+
+    s = Studio(tmp_path, extra=f"report: {{dir: {tmp_path}/reports}}\n")
+    s.init_volumes()
+    shoot = s.shoot("studio", "2024-05-12 Deep Customer")
+    _deep_chain(str(shoot), 2100)  # past PATH_MAX: unreadable, a scan error
+    try:
+        s.ok("scan")
+        assert s.cli("report").returncode == 0
+    finally:
+        _remove_chain(str(shoot))
+    (problem,) = [p for p in report_doc(s)["problems"] if p["kind"] == "scan"]
+    assert problem["text"].startswith("the last scan of volume studio (")
+    assert "met 1 error" in problem["text"] and "incomplete and kept" in problem["text"]
