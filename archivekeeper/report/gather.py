@@ -48,10 +48,15 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
         volumes.append(model.VolumeFact(
             status.name, str(status.path), status.online, status.removable, status.reason,
             datetime.fromisoformat(seen).date() if seen else None))
-    return model.build(
+    doc = model.build(
         plan, today=today, generated_at=now.isoformat(timespec="seconds"), rules=rules,
         holds=ops.hold_docs(config, store), copies=copies, volumes=volumes, steps=steps,
         problems=problems, since=since, audit_head=store.audit_head(), trusted=check.trusted)
+    if config.report.thumbnails:  # shown in the HTML only; the JSON file leaves them out
+        from archivekeeper.report.thumbs import thumbnails
+
+        doc["thumbnails"] = thumbnails(config, [i for i in plan.items if i.status != "blocked"])
+    return doc
 
 
 def activity(store, audit, *, after_seq: int | None, since_day: date | None

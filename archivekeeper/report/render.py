@@ -33,7 +33,8 @@ _env.filters.update(
 
 def html(doc: dict) -> str:
     return _env.get_template("report.html.j2").render(
-        doc=doc, listed=_listed(doc), charts=model.charts(doc))
+        doc=doc, listed=_listed(doc), charts=model.charts(doc),
+        thumbs=doc.get("thumbnails", {}))
 
 
 def text(doc: dict) -> str:
@@ -44,7 +45,8 @@ def text(doc: dict) -> str:
 def json_text(doc: dict) -> str:
     """The document as JSON: names and paths as their exact text (SPEC), an undecodable byte
     as \\xNN and a backslash in a path as \\\\."""
-    return json.dumps(_exact(doc), ensure_ascii=False, indent=2) + "\n"
+    shown = {k: v for k, v in doc.items() if k != "thumbnails"}
+    return json.dumps(_exact(shown), ensure_ascii=False, indent=2) + "\n"
 
 
 def _exact(value, key: str | None = None):

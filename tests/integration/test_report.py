@@ -6,10 +6,13 @@ certificate and a login."""
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import io
 import json
 import os
+import re
 import socket
 import sqlite3
 import ssl
@@ -308,3 +311,53 @@ def test_scan_errors_are_named_in_the_report(tmp_path):
     (problem,) = [p for p in report_doc(s)["problems"] if p["kind"] == "scan"]
     assert problem["text"].startswith("the last scan of volume studio (")
     assert "met 1 error" in problem["text"] and "incomplete and kept" in problem["text"]
+
+
+def jpeg(width: int, height: int, orientation: int | None = None) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    image = Image.new("RGB", (width, height), (200, 30, 30))
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    image.save(out, "JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_thumbnails_when_chosen_small_upright_inline_and_never_fatal(tmp_path):
+    from PIL import Image
+
+    s = Studio(tmp_path, extra=config(tmp_path))
+    s.init_volumes()
+    # 400 x 200 stored, EXIF orientation 6: a portrait 200 x 400 when shown upright
+    s.shoot("studio", "2019-05-10 Mäkinen Anna", {"JPEG/IMG_1.jpg": jpeg(400, 200, 6),
+                                                   "RAW/IMG_1.CR2": b"r" * 300}, mtime=OLD)
+    s.shoot("studio", "2019-05-11 Broken Bertta", {"JPEG/IMG_1.jpg": b"\xff\xd8 not a jpeg"},
+            mtime=OLD)
+    linked = s.shoot("studio", "2019-05-12 Linked Liisa", {"JPEG/IMG_1.jpg": jpeg(50, 50)},
+                     mtime=OLD)
+    s.ok("scan")
+    # after the scan, its JPEG folder becomes a symlink to a folder outside the volume
+    outside = tmp_path / "outside"
+    (outside / "JPEG").mkdir(parents=True)
+    (outside / "JPEG" / "IMG_1.jpg").write_bytes(jpeg(60, 60))
+    (linked / "JPEG" / "IMG_1.jpg").unlink()
+    (linked / "JPEG").rmdir()
+    (linked / "JPEG").symlink_to(outside / "JPEG")
+
+    def pictures() -> list[bytes]:
+        (page,) = [v for k, v in reports(s).items() if k.endswith(".html")]
+        return [base64.b64decode(m) for m in re.findall(
+            r'<img class="thumb" alt="" src="data:image/jpeg;base64,([A-Za-z0-9+/=]+)"', page)]
+
+    assert s.cli("report").returncode == 0
+    assert pictures() == []  # off by default: no customer image in a mailbox unless chosen
+    s.write_config(config(tmp_path).replace("  keep: 4 weeks\n",
+                                            "  keep: 4 weeks\n  thumbnails: true\n"))
+    result = s.cli("report")
+    assert result.returncode == 0, result.stderr
+    (picture,) = pictures()  # the broken one skipped, the symlink not followed
+    with Image.open(io.BytesIO(picture)) as image:
+        assert image.size == (48, 96)
+    assert "data:image" not in next(v for k, v in reports(s).items() if k.endswith(".json"))
