@@ -6,6 +6,7 @@ so a folder name can neither run in a browser nor break a line of text."""
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from datetime import date
 
@@ -46,7 +47,8 @@ def json_text(doc: dict) -> str:
     """The document as JSON: names and paths as their exact text (SPEC), an undecodable byte
     as \\xNN and a backslash in a path as \\\\."""
     shown = {k: v for k, v in doc.items() if k != "thumbnails"}
-    return json.dumps(_exact(shown), ensure_ascii=False, indent=2) + "\n"
+    # one item per line: readable, and the C encoder (indent= would take the slow Python one)
+    return json.dumps(_exact(shown), ensure_ascii=False).replace(', {"', ',\n{"') + "\n"
 
 
 def _exact(value, key: str | None = None):
@@ -59,8 +61,11 @@ def _exact(value, key: str | None = None):
     return value
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # an undecodable byte, as exact_path keeps it
+
+
 def _has_surrogate(text: str) -> bool:
-    return any("\udc80" <= c <= "\udcff" for c in text)
+    return _SURROGATE.search(text) is not None
 
 
 def _listed(doc: dict) -> dict:
@@ -78,6 +83,8 @@ def _listed(doc: dict) -> dict:
 
 def width(text: str) -> int:
     """Columns a line takes on a terminal: combining marks none, wide characters two."""
+    if text.isascii():
+        return len(text)
     return sum(0 if unicodedata.combining(c) else
                2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
@@ -86,7 +93,7 @@ def _fit(lines, limit: int = WIDTH):
     """Wrap every line longer than limit columns at spaces (a word longer than a line is cut),
     continuing two columns further in than the line began."""
     for line in lines:
-        if width(line) <= limit:
+        if len(line) * 2 <= limit or width(line) <= limit:  # no character takes 3 columns
             yield line
             continue
         indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
