@@ -5,6 +5,7 @@ weekly job both call `run`."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +41,11 @@ def run(config, store, audit, now: datetime, statuses, *, out: Path | None = Non
     if send and config.report.email is None:
         raise ReportError(f"{config.source}: report.email is not configured: nothing to send "
                           "to (add report.email, or leave out --send)", 2)
+    if out is not None:
+        inside = _volume_holding(config, Path(out))
+        if inside is not None:
+            raise ReportError(f"{out}: is inside volume {inside}; archivekeeper writes nothing "
+                              "on a volume (give a folder outside every volume)", 2)
     doc = gather.gather(config, store, audit, now, statuses)
     body = {"html": render.html(doc), "txt": render.text(doc), "json": render.json_text(doc)}
     directory = Path(out) if out is not None else config.report_dir
@@ -72,3 +78,12 @@ def run(config, store, audit, now: datetime, statuses, *, out: Path | None = Non
             with store.transaction():
                 store.set_meta(gather.MAIL_FAILED, "null")  # delivered: the notice is done
     return outcome
+
+
+def _volume_holding(config, folder: Path) -> str | None:
+    real = os.path.realpath(folder)
+    for volume in config.volumes:
+        root = os.path.realpath(volume.path)
+        if real == root or real.startswith(root.rstrip("/") + "/"):
+            return volume.name
+    return None

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 MAX_SIDE = 96
-MAX_PICTURES = 200  # ~4 kB each: a week of thousands of shoots stays a mail one can open
+MAX_PICTURES = 100  # ~4 kB each: a week of thousands of shoots stays a mail one can open
 MAX_FILE = 64 * 2**20  # a bigger "image" is not worth decoding for a thumbnail
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 

@@ -123,6 +123,12 @@ def test_out_writes_elsewhere_and_prunes_nothing_there(archive, tmp_path):
     assert len(list(out.glob("report-*"))) == 4 and not (archive.root / "reports").exists()
 
 
+def test_out_inside_a_volume_is_refused(archive):
+    result = archive.cli("report", "--out", str(archive.volumes["studio"] / "reports"))
+    assert result.returncode == 2 and "is inside volume studio" in result.stderr
+    assert not (archive.volumes["studio"] / "reports").exists()
+
+
 def test_on_a_distrusted_clock_the_report_announces_and_prunes_nothing(archive):
     folder = archive.root / "reports"
     folder.mkdir()
