@@ -34,12 +34,16 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
     today = now.date()
     last = json.loads(store.get_meta(LAST_REPORT) or "null")
     _, monday, _ = model.iso_week(today)
+    # read first: a step recorded while this report is made is in the next one, not lost
+    head = store.audit_head()
+    upto = head[0] if head else 0
     if last is not None:
         since = f"{last['at']} (the report of week {last['week']})"
-        steps, problems = activity(store, audit, after_seq=last["audit_seq"], since_day=None)
+        steps, problems = activity(store, audit, after_seq=last["audit_seq"], since_day=None,
+                                   upto=upto)
     else:
         since = f"{monday.isoformat()} (the start of this week; no earlier report)"
-        steps, problems = activity(store, audit, after_seq=None, since_day=monday)
+        steps, problems = activity(store, audit, after_seq=None, since_day=monday, upto=upto)
     problems = undelivered(store) + problems + scan_errors(store, statuses) + unrecognised(store)
     volumes = []
     for status in statuses:
@@ -51,7 +55,7 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
     doc = model.build(
         plan, today=today, generated_at=now.isoformat(timespec="seconds"), rules=rules,
         holds=ops.hold_docs(config, store), copies=copies, volumes=volumes, steps=steps,
-        problems=problems, since=since, audit_head=store.audit_head(), trusted=check.trusted)
+        problems=problems, since=since, audit_head=head, trusted=check.trusted)
     if config.report.thumbnails:  # shown in the HTML only; the JSON file leaves them out
         from archivekeeper.report.thumbs import thumbnails
 
@@ -59,9 +63,10 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
     return doc
 
 
-def activity(store, audit, *, after_seq: int | None, since_day: date | None
+def activity(store, audit, *, after_seq: int | None, since_day: date | None, upto: int
              ) -> tuple[list[model.Activity], list[dict]]:
-    """Steps recorded in the audit log after the last report (its seq), or from since_day:
+    """Steps recorded in the audit log after the last report (its seq), or from since_day, up
+    to record `upto`:
     (what was trashed, purged and restored, with sizes; problems: files skipped because they
     changed, refusals). Names come from the index while it still knows the tokens."""
     names = ops.token_names(store, audit)
@@ -69,8 +74,8 @@ def activity(store, audit, *, after_seq: int | None, since_day: date | None
     steps: list[model.Activity] = []
     problems: list[dict] = []
     for record in audit.records(since_day):
-        if after_seq is not None and not (isinstance(record.get("seq"), int)
-                                          and record["seq"] > after_seq):
+        seq = record.get("seq")
+        if not isinstance(seq, int) or seq > upto or (after_seq is not None and seq <= after_seq):
             continue
         event, at = record.get("event"), str(record.get("time", ""))
         shoot = names.get(record.get("shoot"), "")
