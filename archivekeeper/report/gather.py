@@ -110,18 +110,15 @@ def activity(store, audit, *, after_seq: int | None, since_day: date | None, upt
 
 def _trash_group(store, group_id) -> tuple[str, str, str] | None:
     """(volume, shoot path, customer) of a trash group, or None if the index forgot it."""
-    row = store.db.execute("SELECT volume, shoot_path, customer_key FROM trash_groups "
-                           "WHERE id = ?", (group_id,)).fetchone()
+    row = store.trash_group(group_id)
     if row is None:
         return None
-    named = store.db.execute("SELECT customer FROM shoots WHERE customer_key = ? LIMIT 1",
-                             (row["customer_key"],)).fetchone()
-    return row["volume"], exact_path(row["shoot_path"]), named[0] if named else row[2]
+    named = store.customer_name(row["customer_key"])
+    return row["volume"], exact_path(row["shoot_path"]), named or row["customer_key"]
 
 
 def group_bytes(store, group_id, state: str) -> int:
-    return store.db.execute("SELECT COALESCE(SUM(size), 0) FROM trash_files WHERE "
-                            "group_id = ? AND state = ?", (group_id, state)).fetchone()[0]
+    return store.trash_group_bytes(group_id, state)
 
 
 def undelivered(store) -> list[dict]:
