@@ -614,6 +614,32 @@ def trash_purge(app: App) -> None:
     click.echo(f"purged {result.purged_files} files ({human_bytes(result.purged_bytes)})")
 
 
+@cli.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), metavar="DIR",
+              help="Write the report here instead of report.dir (nothing there is pruned).")
+@click.option("--send", is_flag=True, help="Mail it as report.email says.")
+@pass_app
+def report(app: App, out: Path | None, send: bool) -> None:
+    """The weekly report as HTML, text and JSON; --send mails it."""
+    from archivekeeper.report import ReportError, run
+
+    warn_offline(app, statuses := app.volume_statuses())
+    try:
+        outcome = run(app.config, app.store, app.audit, app.clock.now(), statuses, out=out,
+                      send=send)
+    except ReportError as exc:
+        raise Failure(str(exc), exc.code) from None
+    for warning in outcome.doc["problems"]:
+        if warning["kind"] == "warning":
+            click.echo(f"warning: {show_path(warning['text'])}", err=True)
+    for path in outcome.paths:
+        click.echo(str(path))
+    if outcome.mail_error:
+        raise Failure(f"the report was written but not sent: {outcome.mail_error}")
+    if send:
+        click.echo(f"sent to {', '.join(app.config.report.email.to)}", err=True)
+
+
 @cli.group()
 def clock() -> None:
     """The clock guard: a clock that went back or jumped ahead deletes nothing."""

@@ -146,8 +146,9 @@ def build(directory: Path | None, now: datetime) -> Path:
 
 def extra_steps():
     """The demo's steps after the scan and the shoot table: the plan, one explanation, then a
-    whole cycle (apply, trash, restore, audit) on a clock past the notice period."""
-    return [_show_plan, _explain_one, _one_cycle]
+    whole cycle (apply, trash, restore, audit) on a clock past the notice period, and last
+    the weekly report."""
+    return [_show_plan, _explain_one, _one_cycle, _write_report]
 
 
 def _show_plan(ctx, app) -> None:
@@ -219,8 +220,24 @@ def _one_cycle(ctx, app) -> None:
         present.close()
 
 
+def _write_report(ctx, app) -> None:
+    """The weekly report of the demo archive, on the real clock; its path printed."""
+    import click
+
+    from archivekeeper.cli import App, report
+
+    ctx.obj = present = App(app.config_arg, app.clock)
+    present.warned_offline = app.warned_offline
+    try:
+        click.echo("\n== report: the weekly report the owner reads (HTML, text, JSON) ==")
+        ctx.invoke(report, out=None, send=False)
+    finally:
+        present.close()
+
+
 def where_to_look(config: Path) -> str:
     return (f"\nWhere to look:\n  config:  {config}\n  volumes: {config.parent / 'volumes'}\n"
             f"  index:   {config.parent / 'state' / 'index.sqlite'}\n"
+            f"  report:  {config.parent / 'reports'} (open the .html in a browser)\n"
             f"Try:     archivekeeper --config {config} shoots --json\n"
             f"         archivekeeper --config {config} apply --dry-run\n")

@@ -169,12 +169,14 @@ def plannable_shoots(store: Store, config=None, stream: bool = False):
 
 
 def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = None,
-                 announce: bool = False, clock: planner.ClockCheck | None = None
-                 ) -> planner.Plan:
+                 announce: bool = False, clock: planner.ClockCheck | None = None,
+                 observe=None) -> planner.Plan:
     """Plan as of `as_of` (default today). With `announce`, store the first announcement of
     every upcoming or due item (only a real plan announces: never with as_of, never on a
     distrusted clock). Shoots stream through one at a time, so only the listed items' files
-    stay in memory. clock: the clock guard's verdict on now, if the caller has it."""
+    stay in memory. clock: the clock guard's verdict on now, if the caller has it. observe:
+    called with each (shoot, decision) as it streams by, so the report sees every shoot in the
+    same pass (it must keep only what it needs, not the files)."""
     today = as_of or now.date()
     clock = clock or check_clock(config, store, now)
     rules = config.model_rules()
@@ -188,7 +190,10 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
         for shoot in plannable_shoots(store, config, stream=True):
             missed = set(policy.unused_rules_and_holds([shoot], rules, holds))
             unused = missed if unused is None else unused & missed
-            yield shoot, policy.evaluate_shoot(shoot, rules, holds, erasures)
+            decision = policy.evaluate_shoot(shoot, rules, holds, erasures)
+            if observe is not None:
+                observe(shoot, decision)
+            yield shoot, decision
 
     shoots, decisions = itertools.tee(decided())
     plan = planner.build_plan(

@@ -248,12 +248,17 @@ def _cross_checks(data: dict, base_dir: Path) -> list[_Problem]:
     paths_known = names_known and all(path is not None for _, _, path in volumes)
 
     state_dir = _try_resolve(data.get("state_dir"), base_dir)
-    if state_dir is not None:
+    report = data.get("report")
+    report_dir = _try_resolve(report.get("dir"), base_dir) if isinstance(report, dict) else None
+    # nothing is written on a volume outside its .archivekeeper/ folder (promise 1)
+    for where, folder, example in (
+            (("state_dir",), state_dir, "/var/lib/archivekeeper"),
+            (("report", "dir"), report_dir, "/var/lib/archivekeeper/reports")):
         for _, name, path in volumes:
-            if path is not None and _within(state_dir, path):
+            if folder is not None and path is not None and _within(folder, path):
                 problems.append(_Problem(
-                    ("state_dir",), f"is inside volume {name!r} ({path})",
-                    "a folder outside every volume, e.g. /var/lib/archivekeeper",
+                    where, f"is inside volume {name!r} ({path})",
+                    f"a folder outside every volume, e.g. {example}",
                 ))
 
     for index, rule in _items(data.get("rules")):

@@ -364,6 +364,9 @@ class ReportConfig(BaseModel):
 
     dir: FolderPath | None = Field(None, description="a folder for stored reports")
     keep: PeriodValue = Field(Period(12, "weeks"), description=_PERIOD_EXPECTED)
+    thumbnails: bool = Field(
+        False, description="true or false; true shows a small picture of each upcoming shoot"
+    )
     email: EmailConfig | None = Field(
         None, description="a mapping of to, from, host, port, starttls, username, password_file"
     )

@@ -187,6 +187,13 @@ def evaluate_all(
     return [evaluate_shoot(s, rules, holds, erasures) for s in shoots]
 
 
+def keep_until(shoot: ShootFact, rules: Sequence[Rule]) -> date | None:
+    """Given a shoot and the rules, return the latest date the keep rules covering all of its
+    files give (the report's backup coverage: a shoot inside a keep period), or None."""
+    keep = _context(shoot, rules, (), ()).base_keep
+    return keep[0] if keep is not None else None
+
+
 def _tighten(due, keep, check: _Check):
     """Fold one matching rule in: a delete rule may bring the due date earlier (first rule in
     the config wins a tie), a keep rule may push the keep date later. Return (due, keep)."""

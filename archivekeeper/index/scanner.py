@@ -16,6 +16,7 @@ retires nothing. A scan killed part-way leaves true listings the next scan trust
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -207,6 +208,9 @@ class VolumeScan:
                 store.mark_volume_seen(name, str(self.status.path), self.now,
                                        self.full and self.only is None)
                 self.summary.missing, self.summary.dropped = missing, dropped
+            # for the weekly report: scan errors are otherwise only in the log
+            store.set_meta(f"scan_errors:{name}", json.dumps(
+                {"at": self.now.isoformat(), "errors": self.summary.errors, "full": self.full}))
         _committed()
 
     def _find_shoots(self) -> list[tuple[bytes, naming.ShootName, int, int | None]]:

@@ -727,6 +727,17 @@ class Store:
         return self.db.execute("SELECT * FROM trash_groups WHERE id = ?",
                                (group_id,)).fetchone()
 
+    def trash_group_bytes(self, group_id: int, state: str) -> int:
+        """The bytes of a trash group's files in `state` (the weekly report's sizes)."""
+        return self.db.execute("SELECT COALESCE(SUM(size), 0) FROM trash_files WHERE "
+                               "group_id = ? AND state = ?", (group_id, state)).fetchone()[0]
+
+    def customer_name(self, customer_key: str) -> str | None:
+        """A customer's name as a shoot folder writes it, or None if no shoot has it now."""
+        row = self.db.execute("SELECT customer FROM shoots WHERE customer_key = ? LIMIT 1",
+                              (customer_key,)).fetchone()
+        return row[0] if row else None
+
     def expired_trash_groups(self, today: date) -> list[sqlite3.Row]:
         """The trash groups whose retention has passed on `today`, by id."""
         return self.db.execute(

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import BIN
 
@@ -90,6 +91,10 @@ def test_demo_builds_and_scans_a_sample_archive(tmp_path):
     assert moved and int(moved.group(1)) > 0
     assert "== trash list" in out and "restored " in out
     assert "audit log intact" in out and "clock accepted" in out
+    # it ends by writing the weekly report and printing where it is
+    week = re.search(r"== report: .*\n(.*report-\d{4}-W\d\d\.html)\n", out)
+    assert week and Path(week.group(1)).is_file() and Path(week.group(1)).parent == (
+        target / "reports")
     # the unplugged drive is reported once, and the archive is left on the real clock
     assert result.stderr.count("volume_offline") == 1
     after = subprocess.run([str(BIN), "--config", str(config), "apply", "--dry-run"],

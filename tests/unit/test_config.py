@@ -116,6 +116,10 @@ BROKEN_EXPECTED = {
         "{file}:1: state_dir: is inside volume 'studio' (/srv/photos) "
         "(a folder outside every volume, e.g. /var/lib/archivekeeper)",
     ],
+    "report_dir_inside_volume.yaml": [
+        "{file}:7: report.dir: is inside volume 'studio' (/srv/photos) "
+        "(a folder outside every volume, e.g. /var/lib/archivekeeper/reports)",
+    ],
     "rule_unknown_volume.yaml": [
         "{file}:8: rules.0.match.volume: 'backup-2' is not a configured volume (one of 'studio')",
     ],

@@ -42,6 +42,12 @@ ALLOWED = {
         "state dir: audit.head replaced atomically",
     ("act/audit.py", "AuditLog._load_key", ".unlink()"):
         "state dir: a half-written audit.key temp file",
+    ("report/files.py", "write_reports", "os.replace"):
+        "report dir: a stored report renamed into place (dir fd, never through a symlink)",
+    ("report/files.py", "write_reports", "os.unlink"):
+        "report dir: the temp file of a report that failed to write",
+    ("report/files.py", "prune_reports", "os.unlink"):
+        "report dir: a stored report older than report.keep (named like one, dir fd)",
 }
 
 

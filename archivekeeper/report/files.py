@@ -1,0 +1,72 @@
+"""Stored reports: report-YYYY-Www.{html,txt,json} in report.dir (mode 0700), each file 0600,
+written whole under a temporary name and renamed into place, through the folder's descriptor
+and never through a symlink; reports older than report.keep are deleted."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from datetime import date
+from pathlib import Path
+
+from archivekeeper.core.durations import Period
+from archivekeeper.index.store import private_dir
+
+NAME = re.compile(r"report-(\d{4})-W(\d{2})\.(html|txt|json)")
+
+
+def _open_dir(directory: Path) -> int:
+    private_dir(directory)
+    return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+
+
+def write_reports(directory: Path, week: str, renderings: dict[str, str]) -> list[Path]:
+    """Given the folder, the ISO week ("2026-W49") and {suffix: text}, write each file and
+    return their paths. A report of the same week is replaced. Raise OSError or StoreError."""
+    dir_fd = _open_dir(directory)
+    try:
+        paths = []
+        for suffix, body in renderings.items():
+            name = f"report-{week}.{suffix}"
+            temp = f".{name}.{secrets.token_hex(4)}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as out:
+                    out.write(body)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except BaseException:
+                os.unlink(temp, dir_fd=dir_fd)
+                raise
+            paths.append(Path(directory) / name)
+        os.fsync(dir_fd)
+        return paths
+    finally:
+        os.close(dir_fd)
+
+
+def prune_reports(directory: Path, today: date, keep: Period) -> list[str]:
+    """Delete the stored reports whose week began before `keep` before this week's Monday;
+    return their names. Only files named like a report are touched."""
+    dir_fd = _open_dir(directory)
+    try:
+        this_monday = date.fromordinal(today.toordinal() - today.weekday())
+        cutoff = keep.subtract_from(this_monday)
+        removed = []
+        for name in sorted(os.listdir(dir_fd)):
+            found = NAME.fullmatch(name)
+            if found is None:
+                continue
+            try:
+                monday = date.fromisocalendar(int(found[1]), int(found[2]), 1)
+            except ValueError:
+                continue
+            if monday < cutoff:
+                os.unlink(name, dir_fd=dir_fd)
+                removed.append(name)
+        return removed
+    finally:
+        os.close(dir_fd)
