@@ -519,8 +519,24 @@ class Daemon:
                 "stopped": getattr(result, "stopped", False)}
 
     def _report(self, job: Job) -> dict:
-        log.info("report_nothing_to_send", reason="reports are not built yet")
-        return {}
+        """The weekly report, as `archivekeeper report [--send]` makes it: stored in
+        report.dir, and mailed when report.email is configured."""
+        from archivekeeper.report import ReportError, run
+
+        s = self.session
+        email = s.config.report.email
+        try:
+            outcome = run(s.config, s.store, s.audit, s.clock.now(), s.volume_statuses(),
+                          send=email is not None)
+        except ReportError as exc:
+            raise SessionError(str(exc), exc.code) from None
+        if outcome.mail_error:  # not counted as done: a restart's catch-up sends it again
+            raise SessionError(f"the report was written but not sent: {outcome.mail_error}")
+        paths = [str(path) for path in outcome.paths]
+        if email is None:
+            log.info("report_nothing_to_send", reason="report.email is not configured: the "
+                     "report is only stored", paths=paths)
+        return {"paths": paths, "sent_to": list(email.to) if email is not None else None}
 
     # -- STATUS= ----------------------------------------------------------------------------------
     def _set_status(self, text: str) -> None:

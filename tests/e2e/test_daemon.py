@@ -164,6 +164,9 @@ def test_ready_watchdog_a_new_shoot_indexed_a_second_daemon_refused_and_sigterm(
     studio.shoot("studio", "2024-05-12 Mäkinen Anna")
     daemon = run_daemon(studio)
     daemon.notes.wait_idle()  # the start scan and the catch-up of a first start are done
+    report = daemon.wait("job_finished", job="report", why="catch_up")
+    assert report["paths"] and all(Path(p).is_file() for p in report["paths"])
+    assert daemon.found("report_nothing_to_send")  # no report.email configured
     pings = daemon.notes.count("WATCHDOG=1")
     daemon.notes.wait("WATCHDOG=1", pings + 3, timeout=5)  # every 0.5 s (half of 1 s)
     assert ("studio", "2024-05-12 Mäkinen Anna") in cli_shoots(studio)
