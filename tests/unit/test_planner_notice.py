@@ -8,7 +8,7 @@ import pytest
 
 from archivekeeper.core.durations import parse_period
 from archivekeeper.core.model import Announcement, FileFact, Limits, Rule, ShootFact
-from archivekeeper.core.planner import build_plan
+from archivekeeper.core.planner import build_plan, earliest_deletion
 from archivekeeper.core.policy import evaluate_all, explain_shoot
 
 TZ = timezone(timedelta(hours=3))
@@ -119,3 +119,16 @@ def test_explain_says_delete_on_the_date_itself_and_keep_the_day_before():
     before = explain_shoot(shoot(SHOT), ONE_YEAR, [], [], date(2025, 4, 30))
     assert (before.decision, before.date) == ("keep", date(2025, 5, 1))
     assert {f.decision for f in before.files} == {"keep"}
+
+
+def test_earliest_deletion_of_a_listed_file_counts_the_notice_from_its_items_announcement():
+    """An item announced a week ago goes a week sooner than one a plan would announce today."""
+    now = datetime(2025, 5, 20, 12, 0, tzinfo=TZ)
+    items = plan(SHOT, now, "14 days", announced_at=now - timedelta(days=7)).items
+    assert items[0].earliest == date(2025, 5, 27)
+    listed = items[0].files[0]
+    assert earliest_deletion(items, [(listed, date(2025, 5, 1), [])], now.date(),
+                             parse_period("14 days")) == date(2025, 5, 27)
+    # the same file unlisted: its notice period would start today
+    assert earliest_deletion([], [(listed, date(2025, 5, 1), [])], now.date(),
+                             parse_period("14 days")) == date(2025, 6, 3)
