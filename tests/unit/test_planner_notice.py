@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from archivekeeper.core.durations import parse_period
-from archivekeeper.core.model import Announcement, FileFact, Limits, Rule, ShootFact
+from archivekeeper.core.model import Announcement, Erasure, FileFact, Limits, Rule, ShootFact
 from archivekeeper.core.planner import build_plan, earliest_deletion
 from archivekeeper.core.policy import evaluate_all, explain_shoot
 
@@ -132,3 +132,25 @@ def test_earliest_deletion_of_a_listed_file_counts_the_notice_from_its_items_ann
     # the same file unlisted: its notice period would start today
     assert earliest_deletion([], [(listed, date(2025, 5, 1), [])], now.date(),
                              parse_period("14 days")) == date(2025, 6, 3)
+
+
+@pytest.mark.parametrize(("notice", "earliest"), [
+    ("0 days", date(2025, 5, 1)),  # no notice: its own date, though that is past
+    ("1 day", date(2025, 5, 21)),  # first listed today: deletable a day later
+    ("14 days", date(2025, 6, 3)),
+])
+def test_earliest_deletion_of_an_overdue_unannounced_item_is_one_notice_after_today(
+        notice, earliest):
+    items = plan(SHOT, datetime(2025, 5, 20, 12, 0, tzinfo=TZ), notice).items
+    assert items[0].earliest == earliest
+
+
+def test_earliest_deletion_of_an_erasure_is_its_date_whatever_the_notice():
+    shoots = [shoot(SHOT)]
+    now = datetime(2025, 5, 20, 12, 0, tzinfo=TZ)
+    erased = Erasure("virtanen matti", date(2025, 5, 18), "art. 17")
+    items = build_plan(shoots, evaluate_all(shoots, [], [], [erased]), announcements={},
+                       today=now.date(), now=now, notice=parse_period("14 days"),
+                       require_approval=False, limits=Limits(),
+                       volume_totals={"studio": (10, 10**6)}).items
+    assert (items[0].erasure, items[0].earliest) == (True, date(2025, 5, 18))
