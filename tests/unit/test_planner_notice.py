@@ -154,3 +154,13 @@ def test_earliest_deletion_of_an_erasure_is_its_date_whatever_the_notice():
                        require_approval=False, limits=Limits(),
                        volume_totals={"studio": (10, 10**6)}).items
     assert (items[0].erasure, items[0].earliest) == (True, date(2025, 5, 18))
+
+
+def test_an_announcement_up_to_the_clock_tolerance_ahead_stands_one_further_ahead_does_not():
+    """A few minutes of clock skew between two machines do not restart a notice period."""
+    now = datetime(2025, 4, 20, 12, 0, tzinfo=TZ)
+    at_tolerance = now + timedelta(minutes=5)
+    assert plan(SHOT, now, "14 days", announced_at=at_tolerance).items[0].announced_at == \
+        at_tolerance
+    beyond = now + timedelta(minutes=5, seconds=1)
+    assert plan(SHOT, now, "14 days", announced_at=beyond).items[0].announced_at is None
