@@ -102,3 +102,17 @@ def test_a_purge_error_names_what_was_being_purged(root, volume, batch, relpath,
         "purging", relpath, reason)
     assert str(failed.value).startswith(f"error while purging {relpath.decode()[:12]}")
     assert str(failed.value).endswith(f"on volume studio: {reason}")
+
+
+def test_the_root_filesystem_type_falls_back_to_the_mount_holding_its_real_path(volume):
+    """btrfs subvolumes report a st_dev that no mountinfo line carries: the real path of the
+    opened root decides then."""
+    with open("/proc/self/mountinfo", "rb") as mountinfo:
+        holding = fsops.holding_mount(fsops.parse_mountinfo(mountinfo.read()),
+                                      os.fsencode(os.path.realpath(volume)))
+    no_such_dev = os.makedev(4095, 1048575)
+    fd = os.open(volume, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert fsops._root_fs_type(fd, no_such_dev) == holding.fs_type
+    finally:
+        os.close(fd)
