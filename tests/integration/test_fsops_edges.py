@@ -116,3 +116,20 @@ def test_the_root_filesystem_type_falls_back_to_the_mount_holding_its_real_path(
         assert fsops._root_fs_type(fd, no_such_dev) == holding.fs_type
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("in_trash", ["symlink", "directory"])
+def test_a_file_gone_with_something_else_under_its_name_in_trash_is_gone_not_moved(
+        root, volume, tmp_path, in_trash):
+    """A crashed move is recognised by the trash holding the very file; a symlink or folder
+    under that name is not it."""
+    photo = write(volume / "shoot" / "a.jpg", b"photo")
+    expect = expect_of(photo)
+    photo.unlink()
+    planted = volume / ".archivekeeper" / "trash" / "b1" / "shoot" / "a.jpg"
+    planted.parent.mkdir(parents=True)
+    if in_trash == "symlink":
+        planted.symlink_to(write(tmp_path / "elsewhere.jpg", b"photo"))
+    else:
+        planted.mkdir()
+    assert root.move_to_trash(b"shoot/a.jpg", "b1", expect).status == "gone"
