@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from archivekeeper.core.durations import parse_period
-from archivekeeper.core.model import Announcement, FileFact, Limits, Rule, ShootFact
-from archivekeeper.core.planner import build_plan
+from archivekeeper.core.model import Announcement, Erasure, FileFact, Limits, Rule, ShootFact
+from archivekeeper.core.planner import build_plan, earliest_deletion
 from archivekeeper.core.policy import evaluate_all, explain_shoot
 
 TZ = timezone(timedelta(hours=3))
@@ -119,3 +119,48 @@ def test_explain_says_delete_on_the_date_itself_and_keep_the_day_before():
     before = explain_shoot(shoot(SHOT), ONE_YEAR, [], [], date(2025, 4, 30))
     assert (before.decision, before.date) == ("keep", date(2025, 5, 1))
     assert {f.decision for f in before.files} == {"keep"}
+
+
+def test_earliest_deletion_of_a_listed_file_counts_the_notice_from_its_items_announcement():
+    """An item announced a week ago goes a week sooner than one a plan would announce today."""
+    now = datetime(2025, 5, 20, 12, 0, tzinfo=TZ)
+    items = plan(SHOT, now, "14 days", announced_at=now - timedelta(days=7)).items
+    assert items[0].earliest == date(2025, 5, 27)
+    listed = items[0].files[0]
+    assert earliest_deletion(items, [(listed, date(2025, 5, 1), [])], now.date(),
+                             parse_period("14 days")) == date(2025, 5, 27)
+    # the same file unlisted: its notice period would start today
+    assert earliest_deletion([], [(listed, date(2025, 5, 1), [])], now.date(),
+                             parse_period("14 days")) == date(2025, 6, 3)
+
+
+@pytest.mark.parametrize(("notice", "earliest"), [
+    ("0 days", date(2025, 5, 1)),  # no notice: its own date, though that is past
+    ("1 day", date(2025, 5, 21)),  # first listed today: deletable a day later
+    ("14 days", date(2025, 6, 3)),
+])
+def test_earliest_deletion_of_an_overdue_unannounced_item_is_one_notice_after_today(
+        notice, earliest):
+    items = plan(SHOT, datetime(2025, 5, 20, 12, 0, tzinfo=TZ), notice).items
+    assert items[0].earliest == earliest
+
+
+def test_earliest_deletion_of_an_erasure_is_its_date_whatever_the_notice():
+    shoots = [shoot(SHOT)]
+    now = datetime(2025, 5, 20, 12, 0, tzinfo=TZ)
+    erased = Erasure("virtanen matti", date(2025, 5, 18), "art. 17")
+    items = build_plan(shoots, evaluate_all(shoots, [], [], [erased]), announcements={},
+                       today=now.date(), now=now, notice=parse_period("14 days"),
+                       require_approval=False, limits=Limits(),
+                       volume_totals={"studio": (10, 10**6)}).items
+    assert (items[0].erasure, items[0].earliest) == (True, date(2025, 5, 18))
+
+
+def test_an_announcement_up_to_the_clock_tolerance_ahead_stands_one_further_ahead_does_not():
+    """A few minutes of clock skew between two machines do not restart a notice period."""
+    now = datetime(2025, 4, 20, 12, 0, tzinfo=TZ)
+    at_tolerance = now + timedelta(minutes=5)
+    assert plan(SHOT, now, "14 days", announced_at=at_tolerance).items[0].announced_at == \
+        at_tolerance
+    beyond = now + timedelta(minutes=5, seconds=1)
+    assert plan(SHOT, now, "14 days", announced_at=beyond).items[0].announced_at is None

@@ -1,0 +1,40 @@
+"""Failures the long model run found, replayed step by step (issue 8).
+
+2026-12-01, `pytest -m slow tests/safety` (about 5,000 examples): on a fresh index (nothing
+scanned yet) files are changed with the clock a day ahead, the clock is then set back a day, and
+`plan` says nothing about the clock. SPEC ("The clock guard"): on a fresh index the newest mtime
+on the online volumes stands in for the mark, and a clock more than 5 minutes before it is
+distrusted; `plan` must then say why in `warnings`. The product judges a fresh index only by
+mtimes a scan has indexed (none here), and with a day's tolerance (STAND_IN_TOLERANCE).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from safety.test_model import RELAXED, ArchiveMachine
+
+
+@pytest.mark.xfail(strict=True, reason="open: the lead decides between SPEC's 5 minutes on the "
+                   "volumes' mtimes and the product's day on indexed mtimes (issue 8 long run)")
+def test_plan_on_a_fresh_index_with_the_clock_behind_the_newest_file_says_why():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(notice="0 days", retention="1 day", max_files=1000, fraction=1.0,
+                 shoots=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (2, 0)])],
+                 spare=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 announce=False)
+        m.move_clock(move="+1d")
+        m.modify_file(age=0, pick=219)
+        m.modify_file(age=0, pick=254)
+        m.modify_file(age=0, pick=0)
+        m.modify_file(age=0, pick=0)
+        m.add_file(age=0, name=0, pick=0)
+        m.plant_symlink(pick=0)
+        m.move_clock(move="-20d")
+        m.move_clock(move="+1d")
+        m.move_clock(move="+3d")
+        m.move_clock(move="+15d")
+        m.plan(advance=0)
+    finally:
+        m.teardown()

@@ -1,0 +1,62 @@
+"""The clock guard's verdict in full: the words of each refusal, the instant it judged, where it
+points the owner, and a plan made on a distrusted clock promising no deletion day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from archivekeeper.core.durations import parse_period
+from archivekeeper.core.model import FileFact, Limits, Rule, ShootFact
+from archivekeeper.core.planner import build_plan, check_clock
+from archivekeeper.core.policy import evaluate_all
+
+TZ = timezone(timedelta(hours=3))
+NOW = datetime(2025, 6, 1, 4, 30, tzinfo=TZ)
+SIXTY = parse_period("60 days")
+ACCEPT = "if the clock is right, run `archivekeeper clock accept`"
+
+
+def test_a_clock_gone_back_says_so_in_full():
+    check = check_clock(NOW, NOW + timedelta(hours=1), None, SIXTY)
+    assert check.refusals == (
+        "the clock (2025-06-01T04:30:00+03:00) is earlier than the last time archivekeeper "
+        f"recorded (2025-06-01T05:30:00+03:00): the clock went back; fix it, or {ACCEPT}",)
+
+
+def test_a_jump_past_the_mark_says_so_in_full_and_carries_the_instant_it_judged():
+    mark = NOW - timedelta(days=61)
+    check = check_clock(NOW, mark, NOW - timedelta(days=1), SIXTY, "studio:x")
+    assert check.refusals == (
+        "the clock (2025-06-01T04:30:00+03:00) is more than 60 days (safety.max_clock_jump) "
+        "after the last time archivekeeper recorded (2025-04-01T04:30:00+03:00): a jump of the "
+        f"clock, or the machine was off; {ACCEPT}",)
+    assert (check.now, check.reference) == (NOW, mark)
+    assert check.hint() == ""  # judged by the mark: the newest mtime is not the reason
+
+
+def test_a_jump_past_the_newest_mtime_points_at_it_only_when_told_where_it_is():
+    stand_in = NOW - timedelta(days=90)
+    check = check_clock(NOW, None, stand_in, SIXTY)
+    assert not check.trusted and (check.now, check.reference) == (NOW, stand_in)
+    assert check.hint() == ""
+    assert check_clock(NOW, None, stand_in, SIXTY, "studio:x").hint() == \
+        " (the newest is studio:x)"
+
+
+def test_a_plan_on_a_distrusted_clock_promises_no_deletion_day():
+    shot = date(2024, 5, 12)
+    path = f"{shot.isoformat()} Virtanen Matti"
+    shoots = [ShootFact(1, "studio", path, "Virtanen Matti", "virtanen matti", shot, "folder",
+                        None, shot, shot, files=(FileFact(f"{path}/a.jpg", 100, 1),))]
+    rules = [Rule("one-year", "delete", parse_period("1 year"))]
+
+    def plan(clock):
+        return build_plan(shoots, evaluate_all(shoots, rules, [], []), announcements={},
+                          today=NOW.date(), now=NOW, notice=parse_period("14 days"),
+                          require_approval=False, limits=Limits(),
+                          volume_totals={"studio": (10, 10**6)}, clock=clock)
+
+    assert plan(check_clock(NOW, NOW, None, SIXTY)).items[0].earliest == date(2025, 6, 15)
+    distrusted = plan(check_clock(NOW, NOW + timedelta(days=1), None, SIXTY))
+    assert distrusted.refused and distrusted.items[0].earliest is None
+    assert distrusted.items[0].to_json()["earliest_deletion"] is None
