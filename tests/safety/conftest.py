@@ -5,8 +5,11 @@ fails the same way on a laptop), no example database, and no shrinking (shrinkin
 failure here can take many minutes); print_blob prints the failing example's blob.
 `ci-shrink` runs the same examples and shrinks the first failure: HYPOTHESIS_PROFILE=ci-shrink.
 `long` explores with fresh random examples and keeps failures in the local example database:
-HYPOTHESIS_PROFILE=long, or `pytest -m slow tests/safety`.
+HYPOTHESIS_PROFILE=long, or `pytest -m slow tests/safety`. A long run can be split over cores:
+`long-part` is `long` with ARCHIVEKEEPER_MODEL_EXAMPLES examples, each process its own random ones.
 """
+
+import os
 
 from hypothesis import HealthCheck, Phase, settings
 
@@ -19,3 +22,5 @@ settings.register_profile("ci", max_examples=200, derandomize=True, database=Non
 settings.register_profile("ci-shrink", settings.get_profile("ci"),
                           phases=[Phase.explicit, Phase.generate, Phase.shrink])
 settings.register_profile("long", max_examples=5000, **_COMMON)
+settings.register_profile("long-part", settings.get_profile("long"),
+                          max_examples=int(os.environ.get("ARCHIVEKEEPER_MODEL_EXAMPLES", 1000)))
