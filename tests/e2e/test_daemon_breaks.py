@@ -1,0 +1,43 @@
+"""Attempts to break `archivekeeper daemon` (docs/daemon.md) as a real subprocess. Each test
+that fails on the product as it is is marked xfail(strict=True) with the defect it shows."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+from conftest import DUE_RULES, OLD, Studio
+from test_daemon import TEST_CONFIG, cli_shoots, run_daemon  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def studio(tmp_path):
+    s = Studio(tmp_path, volumes=("studio", "backup-1"), removable=("backup-1",),
+               extra=TEST_CONFIG + DUE_RULES)
+    s.init_volumes()
+    return s
+
+
+def test_sigkill_mid_apply_then_restart_every_file_in_place_or_in_trash(studio, run_daemon):
+    files = {f"IMG_{i:03d}.jpg": b"x" * (i + 1) for i in range(40)}
+    shoot = studio.shoot("studio", "2015-01-01 Vanha Asiakas", files, mtime=OLD)
+    first = run_daemon(studio, env={"ARCHIVEKEEPER_CRASH_AT": "10"})
+    assert first.proc.wait(60) == -9  # killed at its 10th file operation (the catch-up apply)
+    second = run_daemon(studio)
+    second.notes.wait_idle(60)
+    finished = second.wait("job_finished", job="apply", why="catch_up", timeout=60)
+    trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
+    left = {p.name for p in shoot.iterdir()} if shoot.exists() else set()
+    trashed = [p.name for p in trash.rglob("*") if p.is_file()]
+    assert sorted(left | set(trashed)) == sorted(files) and left.isdisjoint(trashed)
+    assert finished["moved_files"] + 9 >= len(files) - len(left)
+    db = sqlite3.connect(studio.state / "index.sqlite")
+    states = dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
+    db.close()
+    assert states == {"trashed": len(trashed)}
+    listed = json.loads(studio.cli("trash", "list", "--json").stdout)["items"]
+    assert sum(item["files"] for item in listed) == len(trashed)
+    verify = studio.cli("audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert second.stop() == 0
