@@ -7,8 +7,11 @@ import json
 import sqlite3
 
 import pytest
+import test_daemon
 from conftest import DUE_RULES, OLD, Studio
-from test_daemon import TEST_CONFIG, cli_shoots, run_daemon  # noqa: F401 (fixture)
+from test_daemon import TEST_CONFIG, cli_shoots, poll_until
+
+run_daemon = test_daemon.run_daemon
 
 
 @pytest.fixture
@@ -49,8 +52,6 @@ def test_sigkill_mid_apply_then_restart_every_file_in_place_or_in_trash(studio, 
     "in the volume's folder are no longer indexed from file events"))
 def test_a_volume_folder_replaced_by_its_copy_is_watched_again(studio, run_daemon, tmp_path):
     import shutil
-
-    from test_daemon import poll_until
 
     daemon = run_daemon(studio)
     daemon.notes.wait_idle(60)
