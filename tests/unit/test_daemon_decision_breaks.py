@@ -81,3 +81,21 @@ def test_a_folder_rescan_during_a_marker_blip_leaves_no_stale_offline(make_daemo
     shoots = {bytes(row["path"]): row["state"] for row in daemon.session.store.db.execute(
         "SELECT path, state FROM shoots WHERE volume = 'studio'")}
     assert shoots == {b"2026-11-01 Vanha Asiakas": "online", b"2026-11-30 Uusi Asiakas": "online"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a reload asked for during a job rebuilds Presence and clears the volume changes the job's "
+    "probes saw: a drive plugged in during that job never gets its hot-plug apply (the reload's "
+    "quick scan covers the scan, not the apply)"))
+def test_a_drive_plugged_in_during_a_job_with_a_reload_pending_still_gets_its_apply(
+        make_daemon, studio):
+    marker = studio.volumes["backup-1"] / ".archivekeeper"
+    away = studio.root / "marker-away"
+    marker.rename(away)  # unplugged at start
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    away.rename(marker)  # plugged in while a long job runs: its progress probes the volumes
+    daemon.monotonic.now += POLL_EVERY
+    daemon.poll_volumes()
+    daemon.reload_requested = True  # and `systemctl reload` during the same job
+    daemon.tick()  # the job ended: the main loop's next turn
+    assert Job("apply", volume="backup-1") in daemon.queued(), daemon.queued()
