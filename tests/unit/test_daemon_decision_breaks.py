@@ -99,3 +99,53 @@ def test_a_drive_plugged_in_during_a_job_with_a_reload_pending_still_gets_its_ap
     daemon.reload_requested = True  # and `systemctl reload` during the same job
     daemon.tick()  # the job ended: the main loop's next turn
     assert Job("apply", volume="backup-1") in daemon.queued(), daemon.queued()
+
+
+def test_a_drive_apply_on_a_distrusted_clock_is_refused_logged_and_the_daemon_goes_on(
+        make_daemon, studio, log_lines):
+    from conftest import OLD
+
+    studio.write_config(studio.extra.replace("safety:\n", "safety:\n  notice_period: 0 days\n"
+                                             "  max_fraction_per_volume: 1.0\n")
+                        + "rules:\n  - {name: old-shoots, delete_after: 5 years}\n")
+    shoot = studio.shoot("backup-1", "2015-01-01 Vanha Asiakas", mtime=OLD)
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("scan", why="start"))
+    daemon.session._clock = decisions.FixedClock(datetime(2031, 1, 1, 10, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("apply", volume="backup-1", why="volume_online"))
+    [failed] = log_lines("job_failed")
+    assert failed["code"] == 3 and "clock" in failed["error"]
+    assert sorted(p.name for p in shoot.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+    daemon.session._clock = decisions.FixedClock(datetime(2026, 12, 8, 11, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("apply", volume="backup-1", why="volume_online"))
+    assert log_lines("job_finished")[-1]["moved_files"] == 2  # a trusted clock: it goes on
+
+
+def test_a_hold_added_from_the_cli_during_the_daemons_apply_keeps_the_next_shoot(
+        make_daemon, studio, log_lines):
+    from conftest import OLD
+
+    studio.write_config(studio.extra.replace("safety:\n", "safety:\n  notice_period: 0 days\n"
+                                             "  max_fraction_per_volume: 1.0\n")
+                        + "rules:\n  - {name: old-shoots, delete_after: 5 years}\n")
+    first = studio.shoot("studio", "2015-01-01 Ensimmainen", mtime=OLD)
+    second = studio.shoot("studio", "2015-01-02 Toinen", mtime=OLD)
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("scan", why="start"))
+    asked, added = [], []
+    real = daemon.should_stop
+
+    def should_stop():  # asked before each file operation
+        asked.append(1)
+        if len(asked) == 2:  # before the first shoot's second file
+            result = studio.cli("hold", "add", "--customer", "Toinen", "--kind", "invoice",
+                                "--reason", "open invoice", "--force")
+            added.append(result.returncode)
+        return real()
+
+    daemon.should_stop = should_stop
+    daemon.run_job(Job("apply", volume="studio", why="volume_online"))
+    assert added == [0]
+    assert not first.exists() or not any(p.is_file() for p in first.rglob("*"))
+    assert sorted(p.name for p in second.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+    assert log_lines("job_finished")[-1]["moved_files"] == 2
