@@ -101,13 +101,18 @@ def test_a_drive_plugged_in_during_a_job_with_a_reload_pending_still_gets_its_ap
     assert Job("apply", volume="backup-1") in daemon.queued(), daemon.queued()
 
 
+def due_config(studio, more: str = "") -> None:
+    """Shoots older than five years due at once (no notice, no fraction limit)."""
+    studio.write_config(decisions.CONFIG.replace("safety:\n", "safety:\n  notice_period: 0 days\n"
+                                             "  max_fraction_per_volume: 1.0\n")
+                        + "rules:\n  - {name: old-shoots, delete_after: 5 years}\n" + more)
+
+
 def test_a_drive_apply_on_a_distrusted_clock_is_refused_logged_and_the_daemon_goes_on(
         make_daemon, studio, log_lines):
     from conftest import OLD
 
-    studio.write_config(studio.extra.replace("safety:\n", "safety:\n  notice_period: 0 days\n"
-                                             "  max_fraction_per_volume: 1.0\n")
-                        + "rules:\n  - {name: old-shoots, delete_after: 5 years}\n")
+    due_config(studio)
     shoot = studio.shoot("backup-1", "2015-01-01 Vanha Asiakas", mtime=OLD)
     daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
     daemon.run_job(Job("scan", why="start"))
@@ -125,9 +130,7 @@ def test_a_hold_added_from_the_cli_during_the_daemons_apply_keeps_the_next_shoot
         make_daemon, studio, log_lines):
     from conftest import OLD
 
-    studio.write_config(studio.extra.replace("safety:\n", "safety:\n  notice_period: 0 days\n"
-                                             "  max_fraction_per_volume: 1.0\n")
-                        + "rules:\n  - {name: old-shoots, delete_after: 5 years}\n")
+    due_config(studio)
     first = studio.shoot("studio", "2015-01-01 Ensimmainen", mtime=OLD)
     second = studio.shoot("studio", "2015-01-02 Toinen", mtime=OLD)
     daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
@@ -149,3 +152,49 @@ def test_a_hold_added_from_the_cli_during_the_daemons_apply_keeps_the_next_shoot
     assert not first.exists() or not any(p.is_file() for p in first.rglob("*"))
     assert sorted(p.name for p in second.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
     assert log_lines("job_finished")[-1]["moved_files"] == 2
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a hold added to the config and reloaded (SIGHUP) while an apply runs does not protect the "
+    "shoots the run has not reached yet: the reload waits for the job's end, and the run keeps "
+    "the holds of the config it started with (a `hold add` from the CLI does protect them)"))
+def test_a_config_hold_reloaded_during_the_daemons_apply_keeps_the_next_shoot(
+        make_daemon, studio, log_lines):
+    from conftest import OLD
+
+    due_config(studio)
+    first = studio.shoot("studio", "2015-01-01 Ensimmainen", mtime=OLD)
+    second = studio.shoot("studio", "2015-01-02 Toinen", mtime=OLD)
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("scan", why="start"))
+    asked = []
+    real = daemon.should_stop
+
+    def should_stop():  # asked before each file operation
+        asked.append(1)
+        if len(asked) == 2:  # before the first shoot's second file: the owner edits, reloads
+            due_config(studio, "holds:\n  - {customer: Toinen, kind: invoice, reason: open}\n")
+            daemon.reload_requested = True  # what SIGHUP's handler does
+        return real()
+
+    daemon.should_stop = should_stop
+    daemon.run_job(Job("apply", volume="studio", why="volume_online"))
+    assert not first.exists() or not any(p.is_file() for p in first.rglob("*"))
+    assert sorted(p.name for p in second.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+
+
+def test_a_config_hold_reloaded_between_jobs_keeps_its_shoot_from_the_next_apply(
+        make_daemon, studio, log_lines):
+    from conftest import OLD
+
+    due_config(studio)
+    shoot = studio.shoot("studio", "2015-01-02 Toinen", mtime=OLD)
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    daemon.run_job(Job("scan", why="start"))
+    due_config(studio, "holds:\n  - {customer: Toinen, kind: invoice, reason: open}\n")
+    daemon.reload_requested = True  # SIGHUP
+    daemon.tick()
+    assert log_lines("config_reloaded")
+    daemon.run_job(Job("apply", volume="studio", why="volume_online"))
+    assert sorted(p.name for p in shoot.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+    assert log_lines("job_finished")[-1]["moved_files"] == 0
