@@ -123,6 +123,7 @@ class Daemon:
         self._queue: list[Job] = []
         self._queue_lock = threading.Lock()
         self._changes: list = []  # volume changes seen during a job: handled after it
+        self._recheck: set[str] = set()  # volumes a folder scan found offline, unseen by probes
         self._next_ping = self._next_poll = 0.0
         self._next_fallback: float | None = None
         self._degraded_logged = False
@@ -174,6 +175,7 @@ class Daemon:
         if self.reload_requested:
             self.reload()
         self.heartbeat()
+        self.resync_schedule()
         if self.monotonic() >= self._next_poll:
             self.poll_volumes()
         self._handle_changes()
@@ -257,6 +259,20 @@ class Daemon:
                 args=[Job(name)], id=name, name=name, max_instances=1, coalesce=True,
                 misfire_grace_time=None, replace_existing=True)
 
+    def resync_schedule(self) -> None:
+        """APScheduler keeps the absolute next fire times it computed: after a clock that was
+        ahead is set right (NTP after a boot on a bad clock), they lie in that wrong future and
+        nothing would run until the wall clock got there. Any next fire time later than the
+        trigger's next one from now is brought back."""
+        now = self.session.clock.now().astimezone(self.tz)
+        for job in self.scheduler.get_jobs():
+            planned = getattr(job, "next_run_time", None)  # none before the scheduler starts
+            fresh = job.trigger.get_next_fire_time(None, now)
+            if planned is not None and fresh is not None and fresh < planned:
+                log.warning("schedule_resynced", job=job.id, was=planned.isoformat(),
+                            next=fresh.isoformat(), reason="the clock went back")
+                job.modify(next_run_time=fresh)
+
     def catch_up(self) -> None:
         """Queue once each job whose last fire time passed since its last success (the machine
         was off or the daemon stopped)."""
@@ -267,6 +283,8 @@ class Daemon:
         for name in JOBS:
             text = store.get_meta(f"job_last:{name}")
             last = datetime.fromisoformat(text) if text else None
+            if last is not None and last > now:  # recorded on a clock that was ahead
+                last = None
             missed = missed_run(parse_cron(getattr(self.session.config.schedule, name)), last,
                                 now)
             if missed is not None:
@@ -277,9 +295,12 @@ class Daemon:
         """The scheduled apply runs at most once per local day, whatever DST does."""
         from archivekeeper.core.cron import apply_allowed
 
-        day = self.session.store.get_meta("apply_day")
-        return apply_allowed(date.fromisoformat(day) if day else None,
-                             self.session.clock.now())
+        now = self.session.clock.now()
+        text = self.session.store.get_meta("apply_day")
+        day = date.fromisoformat(text) if text else None
+        if day is not None and day > now.date():  # recorded on a clock that was ahead: a
+            day = None  # wrong day must not hold the apply (and retention) back until then
+        return apply_allowed(day, now)
 
     # -- volumes and file events ------------------------------------------------------------------
     def _probe(self):
@@ -324,6 +345,11 @@ class Daemon:
                 log.warning("volume_offline", volume=status.name, path=str(status.path),
                             reason=status.reason or None)
             self._changes.append((status, state))
+        for status in self.presence.statuses:
+            if status.name in self._recheck:
+                self._recheck.discard(status.name)
+                if status.online:
+                    self.enqueue(Job("scan", volume=status.name, why="offline_in_scan"))
         if self.watcher is not None and not self._degraded_logged:
             reason = self.watcher.degraded
             if reason is not None:  # said once; events were lost: a quick scan now, then often
@@ -386,6 +412,7 @@ class Daemon:
             log.error("config_invalid", error=f"{exc}; the running configuration stays in force",
                       errors=list(exc.lines))
         else:
+            self._handle_changes()  # drives that came or went during a job keep their jobs
             self._schedule()
             self.start_watching()
             self.enqueue(Job("scan", why="config_reloaded"))  # new patterns, new volumes
@@ -497,6 +524,10 @@ class Daemon:
             should_stop=self.should_stop)
         for warning in warnings:
             log.warning("clock_warning", message=warning)
+        if folders is not None:  # a marker away for an instant the 2 s probe did not see: the
+            # scan found the volume offline (and said so in the index); the next probe that
+            # finds it online again queues a quick scan of it, which says so too
+            self._recheck |= set(summary.offline) & set(folders)
         return {"shoots": summary.shoots, "files": summary.files, "new": summary.new,
                 "changed": summary.changed, "missing": summary.missing,
                 "errors": summary.errors, "offline": summary.offline,

@@ -35,10 +35,8 @@ def wait_queued(daemon, job: Job, timeout: float = 2.0) -> bool:
     return False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "APScheduler keeps the absolute next fire times it computed from a clock that was ahead: "
-    "once the clock is set right, no scheduled job (scan, apply, report) fires until the wall "
-    "clock reaches those times again, and the daemon never recomputes them"))
+# was (found by the daemon breaker, failed before the fix): APScheduler kept the next fire times
+# it computed on a clock a year ahead; once the clock was set right nothing fired for a year
 def test_a_clock_set_back_while_running_does_not_stop_the_schedule(make_daemon, monkeypatch):
     monkeypatch.setattr(aps_base, "datetime", WallClock)
     right = datetime(2026, 12, 1, 10, 0, tzinfo=HELSINKI)
@@ -46,17 +44,17 @@ def test_a_clock_set_back_while_running_does_not_stop_the_schedule(make_daemon, 
     daemon = make_daemon(WallClock.at)
     daemon._schedule()
     daemon.scheduler.start(paused=True)
-    WallClock.at = right + timedelta(minutes=16)  # NTP set it right; the 10:15 scan is due
-    daemon.scheduler._process_jobs()
+    WallClock.at = right + timedelta(minutes=16)  # NTP set it right
+    daemon.session._clock = decisions.FixedClock(WallClock.at)
+    daemon.tick()  # the main loop notices the next fire times lie a year out
+    assert daemon.scheduler.get_job("scan").next_run_time == right + timedelta(minutes=75)
+    WallClock.at = right + timedelta(minutes=76)  # the 11:15 scan is due
+    daemon.scheduler.resume()  # its thread processes the jobs due on WallClock
     assert wait_queued(daemon, Job("scan")), daemon.scheduler.get_job("scan").next_run_time
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a file-event rescan run while the volume's marker is away for an instant (unseen by the "
-    "2 s probe) marks the whole volume offline in the index and drops the folders it took from "
-    "the hints; Presence saw no change, so nothing rescans: the index says offline (its due "
-    "items blocked, the report wrong) and the new shoot stays unindexed until the next "
-    "scheduled scan"))
+# was (failed before the fix): a file-event rescan while the marker was away for an instant the
+# 2 s probe did not see left the volume offline in the index and its new shoot unindexed
 def test_a_folder_rescan_during_a_marker_blip_leaves_no_stale_offline(make_daemon, studio,
                                                                       log_lines):
     daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
@@ -83,10 +81,8 @@ def test_a_folder_rescan_during_a_marker_blip_leaves_no_stale_offline(make_daemo
     assert shoots == {b"2026-11-01 Vanha Asiakas": "online", b"2026-11-30 Uusi Asiakas": "online"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a reload asked for during a job rebuilds Presence and clears the volume changes the job's "
-    "probes saw: a drive plugged in during that job never gets its hot-plug apply (the reload's "
-    "quick scan covers the scan, not the apply)"))
+# was (failed before the fix): a reload during a job cleared the volume changes the job saw, so
+# a drive plugged in meanwhile never got its apply
 def test_a_drive_plugged_in_during_a_job_with_a_reload_pending_still_gets_its_apply(
         make_daemon, studio):
     marker = studio.volumes["backup-1"] / ".archivekeeper"
@@ -198,3 +194,18 @@ def test_a_config_hold_reloaded_between_jobs_keeps_its_shoot_from_the_next_apply
     daemon.run_job(Job("apply", volume="studio", why="volume_online"))
     assert sorted(p.name for p in shoot.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
     assert log_lines("job_finished")[-1]["moved_files"] == 0
+
+
+# was: a scheduled apply or a job's last success recorded on a clock a year ahead held the
+#   daily apply (and so retention) and the catch-up back until that day came round again
+def test_days_recorded_on_a_clock_that_was_ahead_hold_nothing_back(make_daemon):
+    now = datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI)
+    daemon = make_daemon(now)
+    ahead = now + timedelta(days=365)
+    decisions.set_meta(daemon, apply_day=ahead.date().isoformat(), last_report=ahead,
+                       last_scan=ahead, last_full_scan=ahead, last_apply=ahead)
+    assert daemon.apply_allowed()
+    daemon.catch_up()
+    assert {job.name for job in daemon.queued()} >= {"report", "apply", "scan", "full_scan"}
+    decisions.set_meta(daemon, apply_day=now.date().isoformat())
+    assert not daemon.apply_allowed()  # today's apply stays once a day
