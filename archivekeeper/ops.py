@@ -433,11 +433,13 @@ def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
 
 
 def apply(config, store: Store, audit, clock, *, dry_run: bool,
-          should_stop: Callable[[], bool] | None = None):
+          should_stop: Callable[[], bool] | None = None,
+          more_holds: Callable[[], tuple[Hold, ...]] = tuple):
     """Move due items to trash and purge expired trash. Return (plan, result); result is None
     for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
     was moved, and the refusal is audited. should_stop() is asked before each file operation;
-    once it says stop, the run ends with result.stopped (the next run goes on from there)."""
+    once it says stop, the run ends with result.stopped (the next run goes on from there).
+    more_holds() is read with the holds before each shoot (the daemon: a reloaded config's)."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
@@ -458,10 +460,10 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
         run_id = _begin_run(store, "apply", now)
         result = None
         try:
-            result = executor.trash_items(plan, lambda: all_holds(config, store),
-                                          erasure_records(store))
+            result = executor.trash_items(
+                plan, lambda: all_holds(config, store) + more_holds(), erasure_records(store))
             if not result.stopped:
-                purged = executor.purge(lambda: all_holds(config, store))
+                purged = executor.purge(lambda: all_holds(config, store) + more_holds())
                 result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
                 result.skipped += purged.skipped
                 result.stopped = purged.stopped

@@ -123,6 +123,7 @@ class Daemon:
         self._queue: list[Job] = []
         self._queue_lock = threading.Lock()
         self._changes: list = []  # volume changes seen during a job: handled after it
+        self._pending_holds: tuple | None = None  # a reloaded config's holds, during a job
         self._recheck: set[str] = set()  # volumes a folder scan found offline, unseen by probes
         self._next_ping = self._next_poll = 0.0
         self._next_fallback: float | None = None
@@ -398,7 +399,7 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: the new config in force, or, if it is invalid, the old one kept (promise 10)."""
-        self.reload_requested = False
+        self.reload_requested, self._pending_holds = False, None
         notify.reloading()
         old = self.session.config
         try:
@@ -541,13 +542,26 @@ class Daemon:
 
         s = self.session
         _, result = ops.apply(s.config, s.store, s.audit, s.clock, dry_run=False,
-                              should_stop=self.should_stop)
+                              should_stop=self.should_stop, more_holds=self._reloaded_holds)
         for line in result.skipped:
             log.warning("apply_skipped", detail=line)
         return {"moved_files": result.moved_files, "moved_bytes": result.moved_bytes,
                 "shoots": result.shoots, "skipped": len(result.skipped),
                 "purged_files": result.purged_files, "purged_bytes": result.purged_bytes,
                 "stopped": getattr(result, "stopped", False)}
+
+    def _reloaded_holds(self) -> tuple:
+        """The holds of a config reloaded (SIGHUP) while an apply runs: the reload itself waits
+        for the job's end, but a hold the owner added must protect what the run has not reached
+        (promise 3), as a `hold add` does. Read once per reload; an invalid config adds none."""
+        if not self.reload_requested:
+            return ()
+        if self._pending_holds is None:
+            try:
+                self._pending_holds = tuple(load(self.session.config_arg).model_holds())
+            except SessionError:
+                self._pending_holds = ()
+        return self._pending_holds
 
     def _report(self, job: Job) -> dict:
         """The weekly report, as `archivekeeper report [--send]` makes it: stored in

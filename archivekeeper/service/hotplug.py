@@ -9,6 +9,7 @@ every ~2 s: a probe opens each volume's root and marker, cheap enough to repeat.
 
 from __future__ import annotations
 
+import os
 import select
 from collections.abc import Callable
 
@@ -66,6 +67,7 @@ class Presence:
     def __init__(self, probe: Callable[[], list[VolumeStatus]]):
         self._probe = probe
         self._last: dict[str, VolumeStatus] = {}
+        self._roots: dict[str, tuple[int, int] | None] = {}  # (st_dev, st_ino) of each root
 
     def poll(self) -> list[tuple[VolumeStatus, str]]:
         """Probe now; return [(status, "online"|"offline")] for each volume whose state changed
@@ -79,10 +81,12 @@ class Presence:
         calls this as soon as the MountTable fires, not only every ~2 s."""
         changes: list[tuple[VolumeStatus, str]] = []
         now = {status.name: status for status in self._probe()}
+        roots = {name: _root(status) for name, status in now.items()}
         for status in now.values():
             old = self._last.get(status.name)
             if old is not None and old.online and status.online and (
-                    old.volume_id, old.dev) != (status.volume_id, status.dev):
+                    (old.volume_id, old.dev) != (status.volume_id, status.dev)
+                    or self._roots.get(status.name) != roots[status.name]):
                 changes += [(old, "offline"), (status, "online")]
             elif old is None or old.online != status.online:
                 changes.append((status, "online" if status.online else "offline"))
@@ -91,10 +95,22 @@ class Presence:
             if old.online:
                 changes.append((VolumeStatus(old.name, old.path, online=False,
                                              reason="no longer configured"), "offline"))
-        self._last = now
+        self._last, self._roots = now, roots
         return changes
 
     @property
     def statuses(self) -> list[VolumeStatus]:
         """The statuses seen by the last poll."""
         return list(self._last.values())
+
+
+def _root(status: VolumeStatus) -> tuple[int, int] | None:
+    """The identity of an online volume's root folder: a folder replaced by a copy of itself
+    (same marker, same device) is another folder, and the watches on the old one see nothing."""
+    if not status.online:
+        return None
+    try:
+        st = os.stat(status.path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino

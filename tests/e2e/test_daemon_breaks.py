@@ -1,5 +1,6 @@
 """Attempts to break `archivekeeper daemon` (docs/daemon.md) as a real subprocess. Each test
-that fails on the product as it is is marked xfail(strict=True) with the defect it shows."""
+that fails on the product as it is is marked xfail(strict=True) with the defect it shows; those
+found so far are fixed, each test saying what it was."""
 
 from __future__ import annotations
 
@@ -46,10 +47,8 @@ def test_sigkill_mid_apply_then_restart_every_file_in_place_or_in_trash(studio, 
     assert second.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a folder volume replaced by a copy of itself (same marker id, same st_dev) is not seen as a "
-    "change by Presence, so the watcher keeps watching the moved-away old folder: new shoots "
-    "in the volume's folder are no longer indexed from file events"))
+# was (failed before the fix): a folder volume replaced by a copy of itself (same marker id, same
+# st_dev) was no change to Presence, so the watcher kept watching the moved-away folder
 def test_a_volume_folder_replaced_by_its_copy_is_watched_again(studio, run_daemon, tmp_path):
     import shutil
 
