@@ -6,7 +6,6 @@ exit code for the CLI, a log line for the daemon)."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 EXIT_RUNTIME, EXIT_CONFIG = 1, 78
 LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
@@ -66,15 +65,12 @@ class Session:
                 self.fail(exc)
         return self._config
 
-    def reload(self):
-        """Load the config again (SIGHUP). If it is invalid, raise SessionError and keep the
-        one in force; if it is valid, it is used from the next run on. The index stays open
-        unless state_dir moved."""
-        new = load(self.config_arg)
-        if self._config is not None and Path(new.state_dir) != Path(self._config.state_dir):
-            self.close()
-        self._config, self._audit = new, None
-        return new
+    def reload(self, new=None):
+        """Put a config in force from the next run on (SIGHUP): `new`, as the caller loaded and
+        checked it, or the file read again. If it is invalid, raise SessionError and keep the
+        one in force."""
+        self._config, self._audit = new if new is not None else load(self.config_arg), None
+        return self._config
 
     @property
     def clock(self):

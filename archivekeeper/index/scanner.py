@@ -5,7 +5,7 @@ A quick scan skips a shoot whose folders all kept their mtime since the last lis
 whose mtime was within 2 s of its listing is recorded as "racy" and always re-listed: FAT keeps
 mtimes to 2 s). `full` re-lists every folder and stats every file.
 
-The walk writes in short transactions (a few hundred shoots or a few thousand files each, ~10 ms),
+The walk writes in short transactions (at most 100 shoots or 2,000 files each, a few ms),
 so a command from a terminal never waits for a scan. Each one stores only shoots listed before
 the volume was found still there, the same drive on the same mount (its marker, device and mount
 id), and holds a shoot's row with its whole file list: a reader never sees a shoot half-listed.

@@ -50,7 +50,7 @@ def run(config, store, audit, now: datetime, statuses, *, out: Path | None = Non
     body = {"html": render.html(doc), "txt": render.text(doc), "json": render.json_text(doc)}
     directory = Path(out) if out is not None else config.report_dir
     try:
-        paths = files.write_reports(directory, doc["week"], body)
+        paths = files.write_reports(directory, doc["week"], body, private=out is None)
         # deleting by date: never on a clock that cannot be believed
         pruned = (files.prune_reports(directory, now.date(), config.report.keep)
                   if out is None and doc["clock_trusted"] else [])

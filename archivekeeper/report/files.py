@@ -16,15 +16,22 @@ from archivekeeper.index.store import private_dir
 NAME = re.compile(r"report-(\d{4})-W(\d{2})\.(html|txt|json)")
 
 
-def _open_dir(directory: Path) -> int:
-    private_dir(directory)
+def _open_dir(directory: Path, private: bool = True) -> int:
+    """Open report.dir, made 0700 (created if missing); another folder (`report --out`) is
+    the owner's own: created 0700 if missing, its mode never changed."""
+    if private:
+        private_dir(directory)
+    elif not os.path.lexists(directory):
+        os.mkdir(directory, 0o700)
     return os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
 
-def write_reports(directory: Path, week: str, renderings: dict[str, str]) -> list[Path]:
+def write_reports(directory: Path, week: str, renderings: dict[str, str],
+                  private: bool = True) -> list[Path]:
     """Given the folder, the ISO week ("2026-W49") and {suffix: text}, write each file and
-    return their paths. A report of the same week is replaced. Raise OSError or StoreError."""
-    dir_fd = _open_dir(directory)
+    return their paths. A report of the same week is replaced. `private`: the folder is
+    report.dir (see _open_dir). Raise OSError or StoreError."""
+    dir_fd = _open_dir(directory, private)
     try:
         paths = []
         for suffix, body in renderings.items():

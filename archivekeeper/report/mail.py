@@ -48,7 +48,10 @@ def read_password(path) -> str:
         if st.st_mode & 0o007:
             raise MailError(f"{path}: the SMTP password_file may be read by others (mode "
                             f"{stat.S_IMODE(st.st_mode):04o}); run chmod 600 {path}")
-        lines = src.read().decode("utf-8").splitlines()
+        try:
+            lines = src.read().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise MailError(f"{path}: the SMTP password_file is not UTF-8 text") from None
     return lines[0] if lines else ""
 
 

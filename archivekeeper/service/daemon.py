@@ -123,7 +123,8 @@ class Daemon:
         self._queue: list[Job] = []
         self._queue_lock = threading.Lock()
         self._changes: list = []  # volume changes seen during a job: handled after it
-        self._pending_holds: tuple | None = None  # a reloaded config's holds, during a job
+        self._hups = 0  # SIGHUPs received
+        self._pending_holds: tuple | None = None  # (SIGHUPs, holds of the config they read)
         self._recheck: set[str] = set()  # volumes a folder scan found offline, unseen by probes
         self._next_ping = self._next_poll = 0.0
         self._next_fallback: float | None = None
@@ -279,7 +280,7 @@ class Daemon:
         was off or the daemon stopped)."""
         from archivekeeper.core.cron import missed_run, parse_cron
 
-        now = self.session.clock.now()
+        now = self.session.clock.now().astimezone(self.tz)  # the zone's rules, across DST
         store = self.session.store
         for name in JOBS:
             text = store.get_meta(f"job_last:{name}")
@@ -391,7 +392,7 @@ class Daemon:
     def _on_signal(self, signum, _frame) -> None:
         # only flags and one datagram here: writing a log line could re-enter the stdout buffer
         if signum == signal.SIGHUP:
-            self.reload_requested = True
+            self.reload_requested, self._hups = True, self._hups + 1
         elif not self.stop_requested:
             self.stop_requested = True
             self._stop_signal = signal.Signals(signum).name
@@ -408,7 +409,7 @@ class Daemon:
                 raise SessionError(
                     f"{new.source}: state_dir changed from {old.state_dir} to {new.state_dir}: "
                     "restart the daemon to use another state_dir")
-            self.session.reload()
+            self.session.reload(new)
         except SessionError as exc:
             log.error("config_invalid", error=f"{exc}; the running configuration stays in force",
                       errors=list(exc.lines))
@@ -532,7 +533,7 @@ class Daemon:
         return {"shoots": summary.shoots, "files": summary.files, "new": summary.new,
                 "changed": summary.changed, "missing": summary.missing,
                 "errors": summary.errors, "offline": summary.offline,
-                "aborted": summary.aborted, "stopped": getattr(summary, "stopped", False)}
+                "aborted": summary.aborted, "stopped": summary.stopped}
 
     _full_scan = _scan
 
@@ -548,7 +549,7 @@ class Daemon:
         return {"moved_files": result.moved_files, "moved_bytes": result.moved_bytes,
                 "shoots": result.shoots, "skipped": len(result.skipped),
                 "purged_files": result.purged_files, "purged_bytes": result.purged_bytes,
-                "stopped": getattr(result, "stopped", False)}
+                "stopped": result.stopped}
 
     def _reloaded_holds(self) -> tuple:
         """The holds of a config reloaded (SIGHUP) while an apply runs: the reload itself waits
@@ -556,12 +557,13 @@ class Daemon:
         (promise 3), as a `hold add` does. Read once per reload; an invalid config adds none."""
         if not self.reload_requested:
             return ()
-        if self._pending_holds is None:
-            try:
-                self._pending_holds = tuple(load(self.session.config_arg).model_holds())
+        if self._pending_holds is None or self._pending_holds[0] != self._hups:
+            try:  # read again on each SIGHUP: the owner may have fixed a typo and reloaded
+                holds = tuple(load(self.session.config_arg).model_holds())
             except SessionError:
-                self._pending_holds = ()
-        return self._pending_holds
+                holds = ()
+            self._pending_holds = (self._hups, holds)
+        return self._pending_holds[1]
 
     def _report(self, job: Job) -> dict:
         """The weekly report, as `archivekeeper report [--send]` makes it: stored in

@@ -62,7 +62,7 @@ class MountTable:
 
 class Presence:
     """Which volumes are online, as changes. `probe` returns every configured volume's status
-    (the daemon passes `lambda: session.volume_statuses()`)."""
+    (the daemon passes `session.volume_statuses(register=False)`)."""
 
     def __init__(self, probe: Callable[[], list[VolumeStatus]]):
         self._probe = probe

@@ -123,6 +123,28 @@ def test_out_writes_elsewhere_and_prunes_nothing_there(archive, tmp_path):
     assert len(list(out.glob("report-*"))) == 4 and not (archive.root / "reports").exists()
 
 
+# was (found in review): --out made the owner's own folder 0700, locking others out of it
+def test_out_leaves_the_mode_of_the_owners_folder_alone(archive, tmp_path):
+    out = tmp_path / "shared"
+    out.mkdir(mode=0o755)
+    out.chmod(0o755)
+    assert archive.cli("report", "--out", str(out)).returncode == 0
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.glob("report-*")} == {0o600}
+
+
+# was (found in review): a password_file that is not UTF-8 was an internal error, naming nothing
+def test_a_password_file_that_is_not_text_is_named(archive, tmp_path):
+    secret = tmp_path / "smtp-password"
+    secret.write_bytes(b"\xff\xfe")
+    secret.chmod(0o600)
+    archive.write_config(config(archive.root, free_port(),
+                                f", username: studio, password_file: {secret}"))
+    result = archive.cli("report", "--send")
+    assert result.returncode == 1 and "internal error" not in result.stderr
+    assert f"{secret}: the SMTP password_file is not UTF-8 text" in result.stderr
+
+
 def test_out_inside_a_volume_is_refused(archive):
     result = archive.cli("report", "--out", str(archive.volumes["studio"] / "reports"))
     assert result.returncode == 2 and "is inside volume studio" in result.stderr

@@ -207,3 +207,32 @@ def test_days_recorded_on_a_clock_that_was_ahead_hold_nothing_back(make_daemon):
     assert {job.name for job in daemon.queued()} >= {"report", "apply", "scan", "full_scan"}
     decisions.set_meta(daemon, apply_day=now.date().isoformat())
     assert not daemon.apply_allowed()  # today's apply stays once a day
+
+
+# was (found in review): a config reloaded during an apply was read once; a second SIGHUP (the
+#   owner fixed a typo) in the same run was not read, so its hold did not protect
+def test_each_sighup_during_an_apply_reads_the_config_again(make_daemon, studio):
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    hold = "holds:\n  - {customer: Toinen, kind: invoice, reason: open, until: 2099-%s-01}\n"
+    due_config(studio, hold % "13")  # a typo: no such month
+    daemon.reload_requested, daemon._hups = True, 1
+    assert daemon._reloaded_holds() == ()
+    due_config(studio, hold % "12")
+    daemon._hups = 2  # the owner reloads again
+    assert [h.customer_key for h in daemon._reloaded_holds()] == ["toinen"]
+
+
+# was (found in review): catch-up judged past fire times by now's fixed UTC offset, so in the
+#   week after a DST change a weekly report that did run counted as missed and was sent again
+def test_catch_up_across_a_dst_change_does_not_repeat_a_run_that_happened(
+        make_daemon, monkeypatch):
+    from datetime import timezone
+
+    monkeypatch.setenv("TZ", "Europe/Helsinki")
+    now = datetime(2026, 10, 25, 12, 0, tzinfo=timezone(timedelta(hours=2)))  # as the system
+    daemon = make_daemon(now)  # clock gives it: a fixed offset, winter time since 04:00
+    ran = datetime(2026, 10, 19, 7, 0, 30, tzinfo=timezone(timedelta(hours=3)))  # summer time
+    decisions.set_meta(daemon, last_report=ran, last_scan=now, last_full_scan=now,
+                       last_apply=now)
+    daemon.catch_up()
+    assert "report" not in {job.name for job in daemon.queued()}

@@ -104,7 +104,8 @@ def set_meta(daemon: Daemon, **values: datetime | str) -> None:
 
 
 def test_catch_up_queues_once_each_job_whose_fire_time_passed_since_its_last_success(
-        make_daemon, log_lines):
+        make_daemon, log_lines, monkeypatch):
+    monkeypatch.setenv("TZ", "Europe/Helsinki")  # the schedules' local time
     now = datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI)  # a Tuesday
     daemon = make_daemon(now)
     set_meta(daemon,
