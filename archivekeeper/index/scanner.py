@@ -27,6 +27,7 @@ from datetime import date, datetime, timedelta
 from archivekeeper.clock import filesystem_now_ns
 from archivekeeper.core import naming
 from archivekeeper.core.naming import EARLIEST_PLAUSIBLE
+from archivekeeper.core.report import size_text
 from archivekeeper.index import walker
 from archivekeeper.index.facts import PLAUSIBLE_NS, mtime_date
 from archivekeeper.index.filelist import unpack_files
@@ -80,13 +81,7 @@ class ScanSummary:
         return "scan: " + ", ".join(parts) + (" (stopped before the end)" if self.stopped else "")
 
 
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
+human_bytes = size_text  # one way to write sizes, in the CLI as in the report
 
 
 class VolumeScan:
