@@ -131,3 +131,21 @@ def studio(tmp_path: Path) -> Studio:
     s = Studio(tmp_path, volumes=("studio", "backup-1"), removable=("backup-1",))
     s.init_volumes()
     return s
+
+
+@pytest.fixture
+def bind_mount():
+    """bind_mount(source, target) for one test; every mount is undone at teardown."""
+    mounted: list[Path] = []
+
+    def mount(source: Path, target: Path) -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "--bind", str(source), str(target)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot bind-mount here (needs root and mount rights): {done.stderr}")
+        mounted.append(target)
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "--lazy", str(target)], check=True)

@@ -4,7 +4,6 @@ st_dev is the volume's own: the scan does not index it and fsops touches nothing
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,22 +23,6 @@ def snapshot(path: Path) -> dict[str, bytes | None]:
             for p in sorted(path.rglob("*"))}
 
 
-@pytest.fixture
-def bind_mount():
-    """bind_mount(source, target) for one test; every mount is undone at teardown."""
-    mounted: list[Path] = []
-
-    def mount(source: Path, target: Path) -> None:
-        target.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "--bind", str(source), str(target)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot bind-mount here (needs root and mount rights): {done.stderr}")
-        mounted.append(target)
-
-    yield mount
-    for target in reversed(mounted):
-        subprocess.run(["umount", "--lazy", str(target)], check=True)
 
 
 @pytest.fixture(params=["statx", "mountinfo"])

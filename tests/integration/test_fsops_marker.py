@@ -8,7 +8,6 @@ import errno
 import json
 import os
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -193,21 +192,6 @@ def test_the_content_is_synced_before_the_rename_and_the_folders_after(volume, m
     assert events == [("fsync", marker), ("rename", 0), ("fsync", folder), ("fsync", root)]
 
 
-@pytest.fixture
-def bind_mount():
-    mounted: list[Path] = []
-
-    def mount(source: Path, target: Path) -> None:
-        target.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "--bind", str(source), str(target)],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot bind-mount here (needs root and mount rights): {done.stderr}")
-        mounted.append(target)
-
-    yield mount
-    for target in reversed(mounted):
-        subprocess.run(["umount", "--lazy", str(target)], check=True)
 
 
 def test_an_archivekeeper_folder_on_another_mount_is_refused(volume, outside, tmp_path,
