@@ -395,7 +395,7 @@ def explain(app: App, path: str, as_json: bool) -> None:
     cfg = app.config
     now = app.clock.now()
     explanation = policy.explain_shoot(shoot, cfg.model_rules(), ops.all_holds(cfg, app.store),
-                                       ops.erasure_records(app.store), now.date())
+                                       ops.erasure_records(cfg, app.store), now.date())
     doc = explanation.to_json(None if rel == row["path"] else exact_path(rel))
     clock = ops.check_clock(cfg, app.store, now)
     items = ops.shoot_items(cfg, app.store, shoot, clock)
@@ -519,6 +519,57 @@ def touch(app: App, customer, shoot, reason) -> None:
 
 
 @cli.command()
+@click.option("--customer", metavar="NAME", required=True)
+@click.option("--yes", is_flag=True, help="Erase for good (without it: a preview only).")
+@click.option("--reason", default="", metavar="TEXT",
+              help="Kept with the erasure record; must not name the customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@pass_app
+def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> None:
+    """GDPR art. 17: preview an erasure of the customer; with --yes delete their files on
+    online volumes for good (holds keep theirs), and leave a pending erasure for offline ones."""
+    from archivekeeper.act.executor import Executor
+    from archivekeeper.core import naming
+    from archivekeeper.index.scanner import human_bytes
+    from archivekeeper.privacy import erase as erasure
+
+    op_call(erasure.check_reason, customer, reason)
+    key = naming.normalize_customer(customer)
+    if not yes:
+        executor = Executor(app.config, app.store, None, app.clock.now())
+        try:
+            found = erasure.survey(app.config, app.store, key, app.clock.now().date(),
+                                   lambda v: erasure.online(executor, v))
+        finally:
+            executor.close()
+        if as_json:
+            emit_json({"customer": customer, "erased": False, **found.to_json()})
+            return
+        for line in erasure.preview_lines(found):
+            click.echo(show_path(line))
+        click.echo("preview only: nothing was changed; add --yes to erase for good")
+        return
+    app.lock()
+    found, result = op_call(erasure.erase, app.config, app.store, app.audit, app.clock,
+                            customer, reason)
+    if as_json:
+        emit_json({"customer": customer, "erased": True, **found.to_json(),
+                   "files": result.erased_files, "bytes": result.erased_bytes,
+                   "skipped": result.skipped})
+        return
+    for line in result.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    for line in erasure.preview_lines(found):
+        if line.startswith("kept:") or "offline" in line:
+            click.echo(show_path(line))
+    click.echo(f"erase: deleted {result.erased_files} files "
+               f"({human_bytes(result.erased_bytes)}) for good; skipped {len(result.skipped)}")
+    if result.skipped:
+        raise Failure("some files were not erased (see above): run `archivekeeper scan`, then "
+                      "erase again")
+
+
+@cli.command()
 @click.option("--all", "all_", is_flag=True, help="Approve every listed item.")
 @click.argument("shoot_ids", nargs=-1, type=int)
 @pass_app
@@ -545,7 +596,7 @@ def apply_cmd(app: App, dry_run: bool) -> None:
     if not dry_run:
         app.lock()
     plan_, result = op_call(ops.apply, app.config, app.store, app.audit, app.clock,
-                            dry_run=dry_run)
+                            dry_run=dry_run, scan=lambda volume: app.scan(only=volume))
     due = plan_.actionable()
     if result is None:
         for item in due:
@@ -559,7 +610,9 @@ def apply_cmd(app: App, dry_run: bool) -> None:
         click.echo(f"skipped: {line}", err=True)
     click.echo(f"apply: moved {result.moved_files} files ({human_bytes(result.moved_bytes)}) "
                f"of {result.shoots} shoots to trash; skipped {len(result.skipped)}; purged "
-               f"{result.purged_files} files ({human_bytes(result.purged_bytes)})")
+               f"{result.purged_files} files ({human_bytes(result.purged_bytes)})"
+               + (f"; erased {result.erased_files} files ({human_bytes(result.erased_bytes)}) "
+                  "for good (pending erasures)" if result.erased_files else ""))
 
 
 @cli.group()

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.core import naming, planner, policy
-from archivekeeper.core.model import Announcement, Hold
+from archivekeeper.core.model import Announcement, Erasure, Hold
 from archivekeeper.index.facts import PLAUSIBLE_NS, iter_shoot_facts
 from archivekeeper.index.store import Store, private_dir
 from archivekeeper.logs import exact_path
@@ -45,9 +45,23 @@ def all_holds(config, store: Store) -> tuple[Hold, ...]:
     return tuple(config.model_holds()) + tuple(stored_holds(store))
 
 
-def erasure_records(store: Store) -> tuple:
-    """Erasure records (art. 17); none until erasure is built."""
-    return ()
+def erasure_records(config, store: Store) -> tuple[Erasure, ...]:
+    """The erasure records (art. 17) whose customer the index holds now: each record keeps
+    only the customer's token, so every customer key of the index is turned into its token
+    to find them (a shoot restored from a backup after the erasure is then due at once)."""
+    rows = store.erasures()
+    if not rows:
+        return ()
+    from archivekeeper.act.audit import AuditLog
+
+    audit = AuditLog(Path(config.state_dir), _no_clock, store)
+    keys = {audit.token("customer", key): key for key in store.customer_keys()}
+    return tuple(Erasure(keys[r["token"]], date.fromisoformat(r["on_date"]), r["reason"])
+                 for r in rows if r["token"] in keys)
+
+
+def _no_clock() -> datetime:
+    raise RuntimeError("erasure_records only reads tokens; it writes no audit record")
 
 
 def announcements(store: Store) -> dict[str, Announcement]:
@@ -141,7 +155,7 @@ def after_scan(store: Store, seen_at: datetime, before: planner.ClockCheck,
 def refuse_on_distrust(store: Store, audit, check: planner.ClockCheck, command: str) -> None:
     """Refuse (exit 3, audited) a command that records or acts on time, on a distrusted clock."""
     if not check.trusted:
-        _refuse(store, audit, check.now, command, check.refusals)
+        refuse(store, audit, check.now, command, check.refusals)
         raise OpError("refused on a distrusted clock, nothing was done: "
                       + "; ".join(check.refusals) + check.hint(), 3)
 
@@ -181,7 +195,7 @@ def compute_plan(config, store: Store, now: datetime, *, as_of: date | None = No
     clock = clock or check_clock(config, store, now)
     rules = config.model_rules()
     holds = all_holds(config, store)
-    erasures = erasure_records(store)
+    erasures = erasure_records(config, store)
     announce = announce and as_of is None
     unused: set[str] | None = None
 
@@ -219,7 +233,7 @@ def shoot_items(config, store: Store, shoot, clock: planner.ClockCheck
                 ) -> tuple[planner.PlanItem, ...]:
     """The plan items of one shoot as `plan` would list them now (announcing nothing)."""
     decision = policy.evaluate_shoot(shoot, config.model_rules(), all_holds(config, store),
-                                     erasure_records(store))
+                                     erasure_records(config, store))
     return planner.build_plan(
         [shoot], [decision], today=clock.now.date(), now=clock.now,
         notice=config.safety.notice_period, require_approval=config.safety.require_approval,
@@ -413,7 +427,7 @@ def token_names(store: Store, audit) -> dict[str, str]:
 
 
 # -- acting ---------------------------------------------------------------------------------------
-def _refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
+def refuse(store: Store, audit, now: datetime, command: str, reasons) -> None:
     """Audit and store a refusal (for the next report) before saying no."""
     with store.transaction():
         audit.append("refusal", command=command, reasons=list(reasons))
@@ -434,24 +448,34 @@ def _end_run(store: Store, run_id: int, changed: bool, clock) -> None:
 
 def apply(config, store: Store, audit, clock, *, dry_run: bool,
           should_stop: Callable[[], bool] | None = None,
-          more_holds: Callable[[], tuple[Hold, ...]] = tuple):
+          more_holds: Callable[[], tuple[Hold, ...]] = tuple,
+          scan: Callable[[str], None] | None = None):
     """Move due items to trash and purge expired trash. Return (plan, result); result is None
     for a dry run. Raise OpError(exit 3) when a limit or the clock guard refuses: then nothing
     was moved, and the refusal is audited. should_stop() is asked before each file operation;
     once it says stop, the run ends with result.stopped (the next run goes on from there).
-    more_holds() is read with the holds before each shoot (the daemon: a reloaded config's)."""
+    more_holds() is read with the holds before each shoot (the daemon: a reloaded config's).
+    scan(volume) indexes a volume: pending erasures (art. 17) whose drive is online now are
+    carried out first, after a scan of that drive, on a trusted clock only."""
     from archivekeeper.act.executor import Executor
 
     now = clock.now()
     check = check_clock(config, store, now)
     executor = Executor(config, store, audit, now, should_stop)
     try:
+        erased = None
         if not dry_run:
             recover(config, store, executor, check)
+            if check.trusted:
+                from archivekeeper.act.executor import RunResult
+                from archivekeeper.privacy import erase
+
+                erased = RunResult()
+                erase.carry_out_pending(config, store, audit, executor, erased, scan)
         plan = compute_plan(config, store, now, announce=not dry_run, clock=check)
         if plan.refused:
             if not dry_run:
-                _refuse(store, audit, now, "apply", plan.refusals)
+                refuse(store, audit, now, "apply", plan.refusals)
             raise OpError("refused, nothing was deleted: " + "; ".join(plan.refusals)
                           + check.hint(), 3)
         if dry_run:
@@ -461,7 +485,11 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
         result = None
         try:
             result = executor.trash_items(
-                plan, lambda: all_holds(config, store) + more_holds(), erasure_records(store))
+                plan, lambda: all_holds(config, store) + more_holds(),
+                erasure_records(config, store))
+            if erased is not None:
+                result.erased_files, result.erased_bytes = erased.erased_files, erased.erased_bytes
+                result.skipped[:0] = erased.skipped
             if not result.stopped:
                 purged = executor.purge(lambda: all_holds(config, store) + more_holds())
                 result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
@@ -487,7 +515,7 @@ def purge_trash(config, store: Store, audit, clock, *,
     try:
         recover(config, store, executor, check)  # rolls half-done purges back if distrusted
         if not check.trusted:
-            _refuse(store, audit, now, "trash purge", check.refusals)
+            refuse(store, audit, now, "trash purge", check.refusals)
             raise OpError("refused, nothing was purged: " + "; ".join(check.refusals)
                           + check.hint(), 3)
         note_time(store, check)  # before acting: a run killed midway has recorded its time

@@ -34,11 +34,14 @@ class RunResult:
     purged_files: int = 0
     purged_bytes: int = 0
     restored_files: int = 0
+    erased_files: int = 0  # deleted for good by an erasure (art. 17)
+    erased_bytes: int = 0
     stopped: bool = False  # should_stop said stop: the rest is left for the next run
 
     @property
     def changed(self) -> bool:
-        return bool(self.moved_files or self.purged_files or self.restored_files)
+        return bool(self.moved_files or self.purged_files or self.restored_files
+                    or self.erased_files)
 
 
 class Executor:
@@ -85,7 +88,7 @@ class Executor:
     def expect(self, root: fsops.VolumeRoot, size: int, mtime_ns: int, inode: int):
         return fsops.Expect(size, mtime_ns, inode if root.stable_inodes else None)
 
-    def _stop_now(self, result: RunResult) -> bool:
+    def stop_now(self, result: RunResult) -> bool:
         if not result.stopped and self.should_stop is not None and self.should_stop():
             result.stopped = True
         return result.stopped
@@ -292,7 +295,7 @@ class Executor:
                 files=((rel, f.size, f.mtime_ns, inode_to_sql(f.inode)) for rel, f in files))
         moved, moved_bytes, outcomes = [], 0, {}
         for rel, f in files:
-            if self._stop_now(result):
+            if self.stop_now(result):
                 outcomes[rel] = NOT_TRIED  # its 'moving' row is dropped below, as a refusal's
                 continue
             try:
@@ -353,7 +356,7 @@ class Executor:
                                   files=len(files), bytes=sum(f[1] for f in files))
             purged, kept = [], []
             for rel, size, mtime_ns, inode in files:
-                if self._stop_now(result):
+                if self.stop_now(result):
                     kept.append(rel)  # not tried: back to 'trashed' below
                     continue
                 try:
@@ -420,6 +423,107 @@ class Executor:
                               kept=len(kept))
         result.restored_files = len(restored)
         return result
+
+
+    # -- erasure (art. 17) ----------------------------------------------------------------------
+    def erase_files(self, root: fsops.VolumeRoot, shoot_id: int, facts,
+                    result: RunResult) -> list[bytes]:
+        """Delete a shoot's given files for good, each re-verified against the index, then the
+        folders left empty up to (never) the volume root; drop them from the index. Return the
+        relpaths gone. A changed or refused file stays, named in result.skipped."""
+        raw = self._raw_paths(shoot_id)
+        gone = []
+        for f in facts:
+            rel = raw.get(f.relpath)
+            if rel is None or self.stop_now(result):
+                continue
+            try:
+                outcome = root.unlink(rel, self.expect(root, f.size, f.mtime_ns, f.inode))
+            except fsops.FsError as exc:
+                outcome = fsops.Outcome("refused", exc.reason)
+            if outcome.status in ("unlinked", "gone"):
+                gone.append(rel)
+                result.erased_files += 1
+                result.erased_bytes += f.size
+            else:
+                result.skipped.append(f"{root.name}:{show_path(f.relpath)}: {outcome.status}"
+                                      f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
+        for rel in sorted({os.path.dirname(r) for r in gone}, key=len, reverse=True):
+            try:
+                root.prune_empty_dirs(rel, b"")
+            except fsops.FsError as exc:
+                log.warning("prune_failed", error=str(exc))
+        with self.store.transaction():
+            self.store.forget_files(shoot_id, gone)
+        return gone
+
+    def erase_trash(self, root: fsops.VolumeRoot, group, result: RunResult) -> int:
+        """Delete a trash group's files for good, whatever its retention (the caller checked
+        holds); a group left empty leaves the index. Return how many files went."""
+        with self.store.transaction():
+            files = self.store.start_purging(group["id"])
+        purged, kept = [], []
+        for rel, size, mtime_ns, inode in files:
+            outcome = NOT_TRIED
+            if not self.stop_now(result):
+                try:
+                    outcome = root.unlink_trash(group["batch"], rel, self.expect(
+                        root, size, mtime_ns, inode_from_sql(inode)))
+                except fsops.FsError as exc:
+                    outcome = fsops.Outcome("refused", exc.reason)
+            if outcome.status in ("unlinked", "gone"):
+                purged.append(rel)
+                result.erased_files += 1
+                result.erased_bytes += size
+            else:
+                kept.append(rel)
+                if outcome is not NOT_TRIED:
+                    result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
+                                          f"{outcome.status} ({outcome.detail})")
+        _prune_trash(root, group["batch"], purged)
+        with self.store.transaction():
+            if kept:
+                self.store.set_trash_files_state(group["id"], "purged", purged)
+                self.store.set_trash_files_state(group["id"], "trashed", kept)
+            else:
+                self.store.forget_trash_group(group["id"])
+        return len(purged)
+
+    def erase_pending_trash(self, root: fsops.VolumeRoot, rows, token_of,
+                            result: RunResult) -> int:
+        """Delete for good the trashed files a pending erasure names by path token: each of
+        the rows' batch folders is walked (archivekeeper's own, symlinks not followed) and a
+        file whose token(volume:relpath) is listed goes, re-verified. Return how many went."""
+        wanted = {(r["batch"], r["path_token"]): r for r in rows}
+        base = os.path.join(os.fsencode(str(self.config.volume(root.name).path)),
+                            fsops.META_DIR, fsops.TRASH_DIR)
+        done = 0
+        for batch in sorted({r["batch"] for r in rows}):
+            top = os.path.join(base, os.fsencode(batch))
+            purged = []
+            for folder, _, names in os.walk(top):
+                for name in names:
+                    rel = os.path.relpath(os.path.join(folder, name), top)
+                    row = wanted.get((batch, token_of(rel)))
+                    if row is None or self.stop_now(result):
+                        continue
+                    try:
+                        outcome = root.unlink_trash(batch, rel, self.expect(
+                            root, row["size"], row["mtime_ns"], inode_from_sql(row["inode"])))
+                    except fsops.FsError as exc:
+                        outcome = fsops.Outcome("refused", exc.reason)
+                    if outcome.status not in ("unlinked", "gone"):
+                        result.skipped.append(f"{root.name}: a trashed file of the erasure: "
+                                              f"{outcome.status} ({outcome.detail})")
+                        continue
+                    purged.append(rel)
+                    result.erased_files += 1
+                    result.erased_bytes += row["size"]
+                    with self.store.transaction():
+                        self.store.drop_pending_trash(root.name, batch, row["path_token"])
+            done += len(purged)
+            _prune_trash(root, batch, purged)
+        return done
 
 
 def _prune_trash(root: fsops.VolumeRoot, batch: str, emptied: list[bytes]) -> None:

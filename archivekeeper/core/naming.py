@@ -46,6 +46,12 @@ def normalize_customer(name: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", folded)).strip()
 
 
+
+def mentions(text: str, customer_key: str) -> bool:
+    """Does text (a path, a folder name, a reason) contain the customer's name in any form the
+    matching accepts (case, NFD, `_`)? For scrubbing an erased customer from what is stored."""
+    return bool(customer_key) and customer_key in normalize_customer(text)
+
 @dataclass(frozen=True, slots=True)
 class ShootPattern:
     """A compiled layout pattern: its text and one anchored regex per folder level."""

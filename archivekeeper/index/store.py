@@ -133,6 +133,35 @@ CREATE TABLE IF NOT EXISTS trash_files (
   PRIMARY KEY (group_id, relpath)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS trash_files_state ON trash_files (state);
+-- Art. 17 erasure records, by customer token (never the name once done): a shoot of that
+-- customer dated on or before `on_date` that turns up later is due at once. customer_key is
+-- kept only while the erasure runs (a crash is finished from it), then cleared.
+CREATE TABLE IF NOT EXISTS erasures (
+  id INTEGER PRIMARY KEY,
+  token TEXT NOT NULL,
+  on_date TEXT NOT NULL,
+  at TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  customer_key TEXT,
+  state TEXT NOT NULL DEFAULT 'running'
+);
+-- An erasure still to be carried out on a volume that was offline: its shoots are found by
+-- token when the volume is next online; its trash by path token (no name is kept).
+CREATE TABLE IF NOT EXISTS pending_erasures (
+  erasure_id INTEGER NOT NULL REFERENCES erasures (id),
+  volume TEXT NOT NULL,
+  PRIMARY KEY (erasure_id, volume)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending_trash (
+  erasure_id INTEGER NOT NULL REFERENCES erasures (id),
+  volume TEXT NOT NULL,
+  batch TEXT NOT NULL,
+  path_token TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  PRIMARY KEY (volume, batch, path_token)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refusals (
   id INTEGER PRIMARY KEY,
   at TEXT NOT NULL,
@@ -821,6 +850,119 @@ class Store:
                 "UPDATE trash_groups SET state = ? WHERE state != ? AND NOT EXISTS (SELECT 1 "
                 "FROM trash_files f WHERE f.group_id = trash_groups.id AND f.state != ?)",
                 (state, state, state))
+
+    # -- erasure (art. 17) -----------------------------------------------------------------------
+    def add_erasure(self, *, token: str, customer_key: str, on: date, at: datetime, reason: str,
+                    pending: Iterable[str]) -> int:
+        """Record an erasure (running) and the volumes where it waits to be carried out."""
+        erasure_id = self.db.execute(
+            "INSERT INTO erasures (token, on_date, at, reason, customer_key) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (token, on.isoformat(), at.isoformat(), reason, customer_key)).lastrowid
+        self.db.executemany("INSERT INTO pending_erasures (erasure_id, volume) VALUES (?, ?)",
+                            ((erasure_id, v) for v in pending))
+        return erasure_id
+
+    def has_erasures(self) -> bool:
+        return self.db.execute("SELECT 1 FROM erasures LIMIT 1").fetchone() is not None
+
+    def erasures(self) -> list[sqlite3.Row]:
+        """Every erasure record (id, token, on_date, at, reason, customer_key, state), by id."""
+        return self.db.execute("SELECT * FROM erasures ORDER BY id").fetchall()
+
+    def running_erasures(self) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT * FROM erasures WHERE state = 'running' ORDER BY id").fetchall()
+
+    def finish_erasure(self, erasure_id: int) -> None:
+        """The online part is done: the name goes (secure_delete overwrites it)."""
+        self.db.execute("UPDATE erasures SET state = 'done', customer_key = NULL WHERE id = ?",
+                        (erasure_id,))
+
+    def pending_erasures(self) -> list[sqlite3.Row]:
+        """(erasure_id, volume, token, on_date) of every erasure waiting for a volume."""
+        return self.db.execute(
+            "SELECT p.erasure_id, p.volume, e.token, e.on_date FROM pending_erasures p "
+            "JOIN erasures e ON e.id = p.erasure_id ORDER BY p.erasure_id, p.volume").fetchall()
+
+    def finish_pending(self, erasure_id: int, volume: str) -> None:
+        self.db.execute("DELETE FROM pending_erasures WHERE erasure_id = ? AND volume = ?",
+                        (erasure_id, volume))
+
+    def customer_keys(self) -> list[str]:
+        """Every customer key the index holds (shoots, trash, holds, uses)."""
+        return [r[0] for r in self.db.execute(
+            "SELECT customer_key FROM shoots UNION SELECT customer_key FROM trash_groups "
+            "UNION SELECT customer_key FROM holds WHERE customer_key IS NOT NULL "
+            "UNION SELECT customer_key FROM uses")]
+
+    def customer_trash(self, customer_key: str) -> list[sqlite3.Row]:
+        """The customer's trash groups with files in trash now, by id."""
+        return self.db.execute(
+            "SELECT * FROM trash_groups WHERE customer_key = ? AND state = 'trashed' "
+            "ORDER BY id", (customer_key,)).fetchall()
+
+    def hold_pending_trash(self, erasure_id: int, group_id: int, tokens: dict[bytes, str]) -> None:
+        """Keep a trash group on an offline volume as path tokens only, for the pending
+        erasure; tokens maps each file's relpath to its token."""
+        group = self.trash_group(group_id)
+        self.db.executemany(
+            "INSERT OR IGNORE INTO pending_trash (erasure_id, volume, batch, path_token, size, "
+            "mtime_ns, inode) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((erasure_id, group["volume"], group["batch"], tokens[r[0]], r[1], r[2], r[3])
+             for r in self.trashed_files(group_id)))
+
+    def pending_trash(self, erasure_id: int, volume: str) -> list[sqlite3.Row]:
+        return self.db.execute(
+            "SELECT batch, path_token, size, mtime_ns, inode FROM pending_trash WHERE "
+            "erasure_id = ? AND volume = ?", (erasure_id, volume)).fetchall()
+
+    def drop_pending_trash(self, volume: str, batch: str, path_token: str) -> None:
+        self.db.execute("DELETE FROM pending_trash WHERE volume = ? AND batch = ? AND "
+                        "path_token = ?", (volume, batch, path_token))
+
+    def forget_customer(self, customer_key: str, keep_shoots: Iterable[int],
+                        unrecognised: Iterable[tuple[str, bytes]], today: date) -> None:
+        """Delete every row naming the customer but the shoots a hold kept (and holds still
+        open): shoots, their files, folders and announcements, trash history, uses, closed
+        holds, and the given unrecognised folders."""
+        kept = set(keep_shoots)
+        gone = [r[0] for r in self.db.execute("SELECT id FROM shoots WHERE customer_key = ?",
+                                              (customer_key,)) if r[0] not in kept]
+        self.db.executemany("DELETE FROM announcements WHERE shoot_id = ?",
+                            ((i,) for i in gone))
+        self.db.executemany("DELETE FROM shoots WHERE id = ?", ((i,) for i in gone))
+        groups = [r[0] for r in self.db.execute(
+            "SELECT id FROM trash_groups WHERE customer_key = ? AND (state != 'trashed' OR NOT "
+            "EXISTS (SELECT 1 FROM trash_files f WHERE f.group_id = trash_groups.id AND "
+            "f.state != 'purged'))", (customer_key,))]
+        self.db.executemany("DELETE FROM trash_files WHERE group_id = ?", ((g,) for g in groups))
+        self.db.executemany("DELETE FROM trash_groups WHERE id = ?", ((g,) for g in groups))
+        self.db.execute("DELETE FROM uses WHERE customer_key = ? AND NOT EXISTS (SELECT 1 FROM "
+                        "shoots s WHERE s.customer_key = uses.customer_key AND s.date = "
+                        "uses.shoot_date AND s.type IS uses.shoot_type)", (customer_key,))
+        self.db.execute("DELETE FROM holds WHERE customer_key = ? AND (released_at IS NOT NULL "
+                        "OR until < ?)", (customer_key, today.isoformat()))
+        self.db.executemany("DELETE FROM unrecognised WHERE volume = ? AND relpath = ?",
+                            unrecognised)
+
+    def forget_trash_group(self, group_id: int) -> None:
+        self.db.execute("DELETE FROM trash_files WHERE group_id = ?", (group_id,))
+        self.db.execute("DELETE FROM trash_groups WHERE id = ?", (group_id,))
+
+    def forget_holds(self, ids: Iterable[int]) -> None:
+        """Delete holds that keep nothing any more (their text names an erased customer)."""
+        self.db.executemany("DELETE FROM holds WHERE id = ?", ((i,) for i in ids))
+
+    def all_holds(self) -> list[sqlite3.Row]:
+        """Every stored hold, released ones too."""
+        return self.db.execute("SELECT * FROM holds ORDER BY id").fetchall()
+
+    def checkpoint(self) -> bool:
+        """Copy the WAL into the index and truncate it, so deleted rows linger in no journal.
+        Return False if a reader kept part of it (then the WAL still holds old pages)."""
+        busy, *_ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return busy == 0
 
     # -- runs and refusals -----------------------------------------------------------------------
     def begin_run(self, kind: str, started_at: datetime) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -87,3 +88,57 @@ def _volume_holding(config, folder: Path) -> str | None:
         if real == root or real.startswith(root.rstrip("/") + "/"):
             return volume.name
     return None
+
+
+ERASED = "[erased]"
+
+
+def redact(config, customer_key: str) -> list[str]:
+    """After an erasure: rewrite every stored report in report.dir that names the customer
+    (in any form the matching accepts), from its JSON with each text that names them replaced
+    by "[erased]"; thumbnails of such a report go with it. Return the weeks rewritten."""
+    from archivekeeper.core.naming import mentions
+    from archivekeeper.report import files, render
+
+    directory = Path(config.report_dir)
+    if not directory.is_dir():
+        return []
+    weeks = []
+    for week in files.stored_weeks(directory):
+        texts = files.read_report(directory, week)
+        if not any(mentions(t, customer_key) for t in texts.values()):
+            continue
+        if "json" not in texts:  # never written alone, but a damaged set must not keep names
+            files.remove_report(directory, week)
+            weeks.append(week)
+            continue
+        doc = _scrub(_unescape_paths(json.loads(texts["json"])), customer_key, mentions)
+        body = {"html": render.html(doc), "txt": render.text(doc), "json": render.json_text(doc)}
+        files.write_reports(directory, week, body)
+        weeks.append(week)
+    return weeks
+
+
+def _scrub(value, key: str, mentions):
+    if isinstance(value, dict):
+        return {k: _scrub(v, key, mentions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, key, mentions) for v in value]
+    if isinstance(value, str) and mentions(value, key):
+        return ERASED
+    return value
+
+
+_JSON_ESCAPE = re.compile(r"\\\\|\\x([0-9a-f]{2})")
+
+
+def _unescape_paths(value, key: str | None = None):
+    """The stored JSON's paths back to exact text (render.json_text escapes them again)."""
+    if isinstance(value, dict):
+        return {k: _unescape_paths(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unescape_paths(v, key) for v in value]
+    if isinstance(value, str) and key == "path":
+        return _JSON_ESCAPE.sub(
+            lambda m: "\\" if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)), value)
+    return value

@@ -77,3 +77,43 @@ def prune_reports(directory: Path, today: date, keep: Period) -> list[str]:
         return removed
     finally:
         os.close(dir_fd)
+
+
+def stored_weeks(directory: Path) -> list[str]:
+    """The weeks ("2026-W49") with a stored report file in the folder."""
+    dir_fd = _open_dir(directory)
+    try:
+        return sorted({f"{m[1]}-W{m[2]}" for m in map(NAME.fullmatch, os.listdir(dir_fd)) if m})
+    finally:
+        os.close(dir_fd)
+
+
+def read_report(directory: Path, week: str) -> dict[str, str]:
+    """{suffix: text} of a stored report's files (never through a symlink)."""
+    dir_fd = _open_dir(directory)
+    try:
+        texts = {}
+        for suffix in ("html", "txt", "json"):
+            try:
+                fd = os.open(f"report-{week}.{suffix}", os.O_RDONLY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, dir_fd=dir_fd)
+            except FileNotFoundError:
+                continue
+            with os.fdopen(fd, encoding="utf-8", errors="surrogateescape") as f:
+                texts[suffix] = f.read()
+        return texts
+    finally:
+        os.close(dir_fd)
+
+
+def remove_report(directory: Path, week: str) -> None:
+    dir_fd = _open_dir(directory)
+    try:
+        for suffix in ("html", "txt", "json"):
+            try:
+                os.unlink(f"report-{week}.{suffix}", dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -543,13 +543,15 @@ class Daemon:
 
         s = self.session
         _, result = ops.apply(s.config, s.store, s.audit, s.clock, dry_run=False,
-                              should_stop=self.should_stop, more_holds=self._reloaded_holds)
+                              should_stop=self.should_stop, more_holds=self._reloaded_holds,
+                              scan=lambda volume: s.scan(only=volume,
+                                                         should_stop=self.should_stop))
         for line in result.skipped:
             log.warning("apply_skipped", detail=line)
         return {"moved_files": result.moved_files, "moved_bytes": result.moved_bytes,
                 "shoots": result.shoots, "skipped": len(result.skipped),
                 "purged_files": result.purged_files, "purged_bytes": result.purged_bytes,
-                "stopped": result.stopped}
+                "erased_files": result.erased_files, "stopped": result.stopped}
 
     def _reloaded_holds(self) -> tuple:
         """The holds of a config reloaded (SIGHUP) while an apply runs: the reload itself waits

@@ -33,7 +33,9 @@ ALLOWED = {
     ("act/fsops.py", "VolumeRoot._unlink", "os.unlink"):
         "the file module: purge and erasure, after re-verifying the file",
     ("act/fsops.py", "VolumeRoot._prune", "os.rmdir"):
-        "the file module: removes folders a move or purge emptied, never the shoot's parent",
+        "the file module: removes folders a move, purge or erasure emptied, up to a given stop",
+    ("act/executor.py", "Executor.erase_files", ".unlink()"):
+        "calls the file module's VolumeRoot.unlink: an erasure (art. 17), re-verified there",
     ("act/fsops.py", "write_marker", "os.rename"):
         "the file module: the volume marker, renamed into place inside .archivekeeper/",
     ("act/fsops.py", "write_marker", "os.unlink"):
@@ -46,6 +48,8 @@ ALLOWED = {
         "report dir: a stored report renamed into place (dir fd, never through a symlink)",
     ("report/files.py", "write_reports", "os.unlink"):
         "report dir: the temp file of a report that failed to write",
+    ("report/files.py", "remove_report", "os.unlink"):
+        "report dir: a stored report naming an erased customer that cannot be rewritten",
     ("report/files.py", "prune_reports", "os.unlink"):
         "report dir: a stored report older than report.keep (named like one, dir fd)",
 }

@@ -1,0 +1,313 @@
+"""Art. 17 erasure (SPEC "Erasure", `erase`): the preview, the erasure itself on online
+volumes, pending erasures for offline ones (carried out by the next apply that finds the drive
+online), finishing an erasure a crash cut short, and scrubbing the customer's name from the index
+and the stored reports.
+
+Erasure deletes for good, through the same file module as apply (no symlink followed, no mount
+crossed, each file re-verified against the index), under the same clock guard, with holds read
+again before each shoot. It overrides rules, notice, approval and the limits; never a hold. The
+erasure record keeps the customer's token (never the name): a shoot of theirs dated on or before
+it that turns up later is due at once (policy) and named in the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from archivekeeper import ops
+from archivekeeper.core import naming, policy
+from archivekeeper.core.model import Erasure
+from archivekeeper.index.facts import iter_shoot_facts
+from archivekeeper.logs import exact_path, get_logger, show_path
+
+log = get_logger()
+_EVERY_DATE = date.max  # the erasure itself reaches every shoot of the customer, any date
+
+
+@dataclass
+class ShootPart:
+    """One shoot of the customer: what goes, what a hold keeps."""
+
+    shoot_id: int
+    volume: str
+    path: str
+    erase: tuple = ()  # FileFacts
+    kept: tuple = ()
+    holds: tuple[str, ...] = ()  # words naming each hold that keeps something
+    online: bool = True
+
+
+@dataclass
+class Survey:
+    key: str
+    shoots: list[ShootPart] = field(default_factory=list)
+    trash: list[dict] = field(default_factory=list)  # {"id", "volume", "files", "bytes", "held"}
+    offline: list[str] = field(default_factory=list)  # volumes where it will wait
+    unrecognised: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def volumes(self) -> dict[str, dict]:
+        """Per volume: state, shoots, files and bytes to erase, shoots and files kept."""
+        out: dict[str, dict] = {}
+        for part in self.shoots:
+            row = out.setdefault(part.volume, {"state": "online" if part.online else "offline",
+                                               "shoots": 0, "files": 0, "bytes": 0,
+                                               "kept_files": 0})
+            row["shoots"] += 1 if part.erase else 0
+            row["files"] += len(part.erase)
+            row["bytes"] += sum(f.size for f in part.erase)
+            row["kept_files"] += len(part.kept)
+        return out
+
+    def to_json(self) -> dict:
+        return {
+            "volumes": self.volumes(),
+            "kept": [{"volume": p.volume, "path": p.path, "files": len(p.kept),
+                      "holds": list(p.holds)} for p in self.shoots if p.kept],
+            "trash": self.trash,
+            "pending_volumes": self.offline,
+        }
+
+
+def survey(config, store, key: str, today: date, online: Callable[[str], bool]) -> Survey:
+    """What an erasure of the customer would do today: each shoot's files split into erased
+    and kept (by which hold), their trash, the volumes where it must wait."""
+    holds = ops.all_holds(config, store)
+    result = Survey(key)
+    rows = store.shoots(customer_key=key)
+    for shoot in iter_shoot_facts(store, rows):
+        part = ShootPart(shoot.id, shoot.volume, shoot.path, online=online(shoot.volume))
+        decision = policy.evaluate_shoot(shoot, (), holds, [Erasure(key, _EVERY_DATE)])
+        erase, kept, words = [], [], []
+        for group in decision.groups:
+            active = [h for h in group.holds if policy.hold_active(h, today)]
+            if active:
+                kept.extend(group.files)
+                words.extend(policy.hold_text(h) for h in active if policy.hold_text(h)
+                             not in words)
+            else:
+                erase.extend(group.files)
+        part.erase, part.kept, part.holds = tuple(erase), tuple(kept), tuple(words)
+        result.shoots.append(part)
+    for group in store.customer_trash(key):
+        held = any(policy.hold_active(h, today) and policy.hold_reaches(
+            h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds)
+        files = store.trashed_files(group["id"])
+        result.trash.append({"id": group["id"], "volume": group["volume"], "files": len(files),
+                             "bytes": sum(f[1] for f in files), "held": held})
+    configured = {v.name for v in config.volumes}
+    result.offline = sorted({v for v in configured if not online(v)}
+                            | {p.volume for p in result.shoots if p.volume not in configured})
+    result.unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
+                           if naming.mentions(exact_path(r["relpath"]), key)]
+    return result
+
+
+def check_reason(customer: str, reason: str) -> None:
+    """The reason is kept with the erasure record: it must not name the customer."""
+    if naming.mentions(reason, naming.normalize_customer(customer)):
+        raise ops.OpError("--reason names the customer; the erasure record must not keep the "
+                          "name (write e.g. 'request received 2026-12-01 by e-mail')", 2)
+
+
+def erase(config, store, audit, clock, customer: str, reason: str, *, should_stop=None):
+    """Erase the customer now (the caller holds the run lock). Return (survey, result).
+    Raise OpError(3) on a distrusted clock (audited, nothing deleted)."""
+    from archivekeeper.act.executor import Executor, RunResult
+
+    key = naming.normalize_customer(customer)
+    if not key:
+        raise ops.OpError("--customer is empty", 2)
+    check_reason(customer, reason)
+    now = clock.now()
+    check = ops.check_clock(config, store, now)
+    executor = Executor(config, store, audit, now, should_stop)
+    try:
+        ops.recover(config, store, executor, check)
+        if not check.trusted:
+            ops.refuse(store, audit, now, "erase", check.refusals)
+            raise ops.OpError("refused, nothing was erased: " + "; ".join(check.refusals)
+                              + check.hint(), 3)
+        ops.note_time(store, check)
+        result = RunResult()
+        finish_running(config, store, audit, executor, result)
+        found = survey(config, store, key, now.date(), lambda v: online(executor, v))
+        token = audit.token("customer", key)
+        with store.transaction():
+            erasure_id = store.add_erasure(token=token, customer_key=key, on=now.date(), at=now,
+                                           reason=reason, pending=found.offline)
+            for group in store.customer_trash(key):
+                if group["volume"] in found.offline:  # kept as path tokens only, for later
+                    store.hold_pending_trash(erasure_id, group["id"], {
+                        f[0]: _path_token(audit, group["volume"], f[0])
+                        for f in store.trashed_files(group["id"])})
+                    store.forget_trash_group(group["id"])
+            audit.append("erase", erasure=erasure_id, customer=token,
+                         files=sum(len(p.erase) for p in found.shoots if p.online),
+                         bytes=sum(f.size for p in found.shoots if p.online for f in p.erase),
+                         held=sum(1 for p in found.shoots if p.kept),
+                         pending_volumes=found.offline)
+        _carry_out(config, store, audit, executor, erasure_id, key, _EVERY_DATE,
+                   [v.name for v in config.volumes if v.name not in found.offline], result)
+        return found, result
+    finally:
+        executor.close()
+
+
+def finish_running(config, store, audit, executor, result) -> None:
+    """Finish the online part of every erasure a crash (or a stop) cut short."""
+    for row in store.running_erasures():
+        pending = {p["volume"] for p in store.pending_erasures() if p["erasure_id"] == row["id"]}
+        volumes = [v.name for v in config.volumes if v.name not in pending]
+        log.info("erasure_resumed", erasure=row["id"])
+        _carry_out(config, store, audit, executor, row["id"], row["customer_key"], _EVERY_DATE,
+                   volumes, result)
+
+
+def carry_out_pending(config, store, audit, executor, result,
+                      scan: Callable[[str], None] | None) -> int:
+    """Carry out the pending erasures whose volume is online now (apply calls this): the
+    volume is scanned first (its rows went with the erasure), then the customer's shoots on it
+    dated on or before the erasure go for good, and their trashed files. Return how many
+    pending erasures were done."""
+    finish_running(config, store, audit, executor, result)
+    rows = [r for r in store.pending_erasures() if online(executor, r["volume"])]
+    if not rows or scan is None:
+        return 0
+    for volume in sorted({r["volume"] for r in rows}):
+        scan(volume)
+    tokens = {}
+    if rows:
+        tokens = {audit.token("customer", k): k for k in store.customer_keys()}
+    done = 0
+    for row in rows:
+        if result.stopped:
+            break
+        key = tokens.get(row["token"])
+        on = date.fromisoformat(row["on_date"])
+        audit.append("erase_pending", erasure=row["erasure_id"], customer=row["token"],
+                     volume=row["volume"])
+        if key is not None:
+            _carry_out(config, store, audit, executor, row["erasure_id"], key, on,
+                       [row["volume"]], result, finish=False)
+        root = executor.root(row["volume"])
+        trash = store.pending_trash(row["erasure_id"], row["volume"])
+        if trash and root is not None:
+            executor.erase_pending_trash(
+                root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result)
+        if result.stopped:
+            break
+        with store.transaction():
+            left = len(store.pending_trash(row["erasure_id"], row["volume"]))
+            if not left:
+                store.finish_pending(row["erasure_id"], row["volume"])
+            audit.append("erase_pending_done", erasure=row["erasure_id"], customer=row["token"],
+                         volume=row["volume"], trash_left=left)
+        done += 1
+    if done:
+        store.checkpoint()
+    return done
+
+
+def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: date,
+               volumes: list[str], result, *, finish: bool = True) -> None:
+    """Erase the customer's shoots dated on or before `on` and their trash on the given
+    volumes; then scrub the stored reports and the index of what named them, and with
+    `finish` close the erasure. Each shoot's intent is audited before its first file goes;
+    holds are read afresh for each shoot. A stop leaves the erasure running (or pending): the
+    next apply or erase goes on from there."""
+    from archivekeeper import report
+
+    today = executor.now.date()
+    wanted = set(volumes)
+    erased_ids = []
+    before = (result.erased_files, result.erased_bytes)
+    for part in survey(config, store, key, today, lambda v: online(executor, v)).shoots:
+        shoot = store.shoot(part.shoot_id)
+        if (part.volume not in wanted or not part.online or shoot is None
+                or date.fromisoformat(shoot["date"]) > on):
+            continue
+        if executor.stop_now(result):
+            return
+        shoot_token = audit.token("shoot", f"{part.volume}:{part.path}")
+        audit.append("erase_shoot", erasure=erasure_id, shoot=shoot_token,
+                     files=len(part.erase), bytes=sum(f.size for f in part.erase),
+                     kept=len(part.kept))
+        gone = executor.erase_files(executor.root(part.volume), part.shoot_id, part.erase,
+                                    result)
+        audit.append("erase_shoot_done", erasure=erasure_id, shoot=shoot_token,
+                     files=len(gone), skipped=len(part.erase) - len(gone))
+        if not part.kept:
+            erased_ids.append(part.shoot_id)
+    holds = ops.all_holds(config, store)
+    for group in store.customer_trash(key):
+        root = executor.root(group["volume"]) if group["volume"] in wanted else None
+        if root is None or any(policy.hold_active(h, today) and policy.hold_reaches(
+                h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds):
+            continue
+        if executor.stop_now(result):
+            return
+        audit.append("erase_trash", erasure=erasure_id, trash=group["id"],
+                     shoot=audit.token("shoot", f"{group['volume']}:"
+                                                f"{exact_path(group['shoot_path'])}"))
+        executor.erase_trash(root, group, result)
+    if result.stopped:
+        return
+    report.redact(config, key)
+    with store.transaction():
+        left = {r["id"]: r["volume"] for r in store.shoots(customer_key=key)}
+        if finish:  # the rows of offline shoots go too: the pending erasure scans for them
+            erased_ids += [i for i, volume in left.items() if volume not in wanted]
+        unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
+                        if naming.mentions(exact_path(r["relpath"]), key)]
+        store.forget_customer(key, [i for i in erased_ids if i in left], unrecognised, today)
+        store.forget_holds(h["id"] for h in store.all_holds() if _names(h, key, today))
+        if finish:
+            store.finish_erasure(erasure_id)
+            audit.append("erase_done", erasure=erasure_id, customer=audit.token("customer", key),
+                         files=result.erased_files - before[0],
+                         bytes=result.erased_bytes - before[1], skipped=len(result.skipped))
+    if finish and not store.checkpoint():
+        log.warning("erase_checkpoint_busy",
+                    hint="another process reads the index; its journal keeps old pages until "
+                         "the next checkpoint")
+
+
+def _names(hold, key: str, today: date) -> bool:
+    """A stored hold that keeps nothing now (released or ended) and whose text names the
+    customer: it goes with the erasure."""
+    ended = hold["released_at"] is not None or (
+        hold["until"] is not None and date.fromisoformat(hold["until"]) < today)
+    text = " ".join(str(hold[c]) for c in ("customer", "reason") if hold[c] is not None)
+    if hold["path"] is not None:
+        text += " " + exact_path(hold["path"])
+    return ended and naming.mentions(text, key)
+
+
+def online(executor, volume: str) -> bool:
+    """Is the volume configured, online and open for changes through the executor?"""
+    return executor.config.volume(volume) is not None and executor.root(volume) is not None
+
+
+def _path_token(audit, volume: str, rel: bytes) -> str:
+    return audit.token("path", f"{volume}:{exact_path(rel)}")
+
+
+def preview_lines(found: Survey) -> list[str]:
+    """The preview in words, one line each, for the terminal."""
+    lines = []
+    for volume, row in sorted(found.volumes().items()):
+        lines.append(f"{volume} ({row['state']}): {row['shoots']} shoots, {row['files']} files, "
+                     f"{row['bytes']} bytes" + (" (erased when the drive is next online)"
+                                                 if row["state"] == "offline" else ""))
+    for part in found.shoots:
+        if part.kept:
+            lines.append(f"kept: {part.volume}:{show_path(part.path)}: {len(part.kept)} files, "
+                         f"by {'; '.join(part.holds)}")
+    for group in found.trash:
+        lines.append(f"trash {group['id']} on {group['volume']}: {group['files']} files"
+                     + (" (kept: held)" if group["held"] else ""))
+    for volume in found.offline:
+        lines.append(f"{volume} is offline: the erasure waits for it")
+    return lines
