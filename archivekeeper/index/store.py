@@ -921,14 +921,15 @@ class Store:
         self.db.execute("DELETE FROM pending_trash WHERE volume = ? AND batch = ? AND "
                         "path_token = ?", (volume, batch, path_token))
 
-    def forget_customer(self, customer_key: str, keep_shoots: Iterable[int],
+    def forget_customer(self, customer_key: str, shoot_ids: Iterable[int],
                         unrecognised: Iterable[tuple[str, bytes]], today: date) -> None:
-        """Delete every row naming the customer but the shoots a hold kept (and holds still
-        open): shoots, their files, folders and announcements, trash history, uses, closed
-        holds, and the given unrecognised folders."""
-        kept = set(keep_shoots)
-        gone = [r[0] for r in self.db.execute("SELECT id FROM shoots WHERE customer_key = ?",
-                                              (customer_key,)) if r[0] not in kept]
+        """After an erasure, delete the rows that name the customer and keep nothing: the
+        given shoots of theirs (with files, folders and announcements), their trash history,
+        uses of copy sets with no shoot left, holds released or ended, and the given
+        unrecognised folders. Shoots a hold kept are not given, and stay."""
+        gone = [i for i in shoot_ids if self.db.execute(
+            "SELECT 1 FROM shoots WHERE id = ? AND customer_key = ?",
+            (i, customer_key)).fetchone()]
         self.db.executemany("DELETE FROM announcements WHERE shoot_id = ?",
                             ((i,) for i in gone))
         self.db.executemany("DELETE FROM shoots WHERE id = ?", ((i,) for i in gone))
