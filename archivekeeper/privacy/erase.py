@@ -45,7 +45,6 @@ class Survey:
     shoots: list[ShootPart] = field(default_factory=list)
     trash: list[dict] = field(default_factory=list)  # {"id", "volume", "files", "bytes", "held"}
     offline: list[str] = field(default_factory=list)  # volumes where it will wait
-    unrecognised: list[tuple[str, bytes]] = field(default_factory=list)
 
     def volumes(self) -> dict[str, dict]:
         """Per volume: state, shoots, files and bytes to erase, shoots and files kept."""
@@ -75,33 +74,37 @@ def survey(config, store, key: str, today: date, online: Callable[[str], bool]) 
     and kept (by which hold), their trash, the volumes where it must wait."""
     holds = ops.all_holds(config, store)
     result = Survey(key)
-    rows = store.shoots(customer_key=key)
-    for shoot in iter_shoot_facts(store, rows):
-        part = ShootPart(shoot.id, shoot.volume, shoot.path, online=online(shoot.volume))
-        decision = policy.evaluate_shoot(shoot, (), holds, [Erasure(key, _EVERY_DATE)])
-        erase, kept, words = [], [], []
-        for group in decision.groups:
-            active = [h for h in group.holds if policy.hold_active(h, today)]
-            if active:
-                kept.extend(group.files)
-                words.extend(policy.hold_text(h) for h in active if policy.hold_text(h)
-                             not in words)
-            else:
-                erase.extend(group.files)
-        part.erase, part.kept, part.holds = tuple(erase), tuple(kept), tuple(words)
-        result.shoots.append(part)
+    for shoot in iter_shoot_facts(store, store.shoots(customer_key=key)):
+        result.shoots.append(shoot_part(shoot, holds, key, today, online(shoot.volume)))
     for group in store.customer_trash(key):
-        held = any(policy.hold_active(h, today) and policy.hold_reaches(
-            h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds)
         files = store.trashed_files(group["id"])
         result.trash.append({"id": group["id"], "volume": group["volume"], "files": len(files),
-                             "bytes": sum(f[1] for f in files), "held": held})
+                             "bytes": sum(f[1] for f in files),
+                             "held": _trash_held(group, holds, key, today)})
     configured = {v.name for v in config.volumes}
     result.offline = sorted({v for v in configured if not online(v)}
                             | {p.volume for p in result.shoots if p.volume not in configured})
-    result.unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
-                           if naming.mentions(exact_path(r["relpath"]), key)]
     return result
+
+
+def shoot_part(shoot, holds, key: str, today: date, online: bool) -> ShootPart:
+    """Split a shoot's files into those the erasure deletes and those an active hold keeps."""
+    decision = policy.evaluate_shoot(shoot, (), holds, [Erasure(key, _EVERY_DATE)])
+    erase, kept, words = [], [], []
+    for group in decision.groups:
+        active = [h for h in group.holds if policy.hold_active(h, today)]
+        if active:
+            kept.extend(group.files)
+            words.extend(w for w in map(policy.hold_text, active) if w not in words)
+        else:
+            erase.extend(group.files)
+    return ShootPart(shoot.id, shoot.volume, shoot.path, tuple(erase), tuple(kept),
+                     tuple(words), online)
+
+
+def _trash_held(group, holds, key: str, today: date) -> bool:
+    return any(policy.hold_active(h, today) and policy.hold_reaches(
+        h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds)
 
 
 def check_reason(customer: str, reason: str) -> None:
@@ -223,13 +226,15 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
     wanted = set(volumes)
     erased_ids = []
     before = (result.erased_files, result.erased_bytes)
-    for part in survey(config, store, key, today, lambda v: online(executor, v)).shoots:
-        shoot = store.shoot(part.shoot_id)
-        if (part.volume not in wanted or not part.online or shoot is None
-                or date.fromisoformat(shoot["date"]) > on):
+    for row in store.shoots(customer_key=key):
+        if (row["volume"] not in wanted or not online(executor, row["volume"])
+                or date.fromisoformat(row["date"]) > on):
             continue
         if executor.stop_now(result):
             return
+        # holds read afresh right before each shoot: one added meanwhile protects it
+        shoot = next(iter_shoot_facts(store, [row]))
+        part = shoot_part(shoot, ops.all_holds(config, store), key, today, True)
         shoot_token = audit.token("shoot", f"{part.volume}:{part.path}")
         audit.append("erase_shoot", erasure=erasure_id, shoot=shoot_token,
                      files=len(part.erase), bytes=sum(f.size for f in part.erase),
@@ -240,11 +245,9 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
                      files=len(gone), skipped=len(part.erase) - len(gone))
         if not part.kept:
             erased_ids.append(part.shoot_id)
-    holds = ops.all_holds(config, store)
     for group in store.customer_trash(key):
         root = executor.root(group["volume"]) if group["volume"] in wanted else None
-        if root is None or any(policy.hold_active(h, today) and policy.hold_reaches(
-                h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds):
+        if root is None or _trash_held(group, ops.all_holds(config, store), key, today):
             continue
         if executor.stop_now(result):
             return

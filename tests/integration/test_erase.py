@@ -203,3 +203,28 @@ def test_erase_refuses_on_a_distrusted_clock_and_says_so_in_the_audit_log(studio
     assert result.returncode == 3 and "nothing was erased" in result.stderr
     assert (studio.volumes["studio"] / ANNA / "RAW/IMG_1.CR2").exists()
     assert "refusal" in studio.ok("audit", "show").stdout
+
+
+def test_a_hold_added_by_another_process_during_the_erasure_keeps_what_it_has_not_reached(
+        studio, monkeypatch):
+    from archivekeeper.act import fsops
+
+    archive(studio)
+    real_unlink = fsops.VolumeRoot.unlink
+    added = []
+
+    def unlink_then_hold(self, *args, **kwargs):
+        outcome = real_unlink(self, *args, **kwargs)
+        if not added:  # the owner, at another terminal, while the first shoot goes
+            added.append(studio.cli("hold", "add", "--customer", "Mäkinen Anna", "--kind",
+                                    "legal-claim", "--reason", "dispute").returncode)
+        return outcome
+
+    monkeypatch.setattr(fsops.VolumeRoot, "unlink", unlink_then_hold)
+    studio.ok("erase", "--customer", "Mäkinen Anna", "--yes")
+    assert added == [0]
+    # the shoot under way when the hold came went whole (holds are read per shoot); the
+    # shoots after it stay, every file
+    assert not (studio.volumes["backup-1"] / ANNA).exists()
+    for rel in (ANNA, ANNA_PASSPORT):
+        assert files_under(studio.volumes["studio"] / rel) == FILES
