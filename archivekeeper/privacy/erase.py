@@ -189,6 +189,7 @@ def carry_out_pending(config, store, audit, executor, result,
             break
         key = tokens.get(row["token"])
         on = date.fromisoformat(row["on_date"])
+        before = (result.erased_files, result.erased_bytes)
         audit.append("erase_pending", erasure=row["erasure_id"], customer=row["token"],
                      volume=row["volume"])
         if key is not None:
@@ -206,7 +207,8 @@ def carry_out_pending(config, store, audit, executor, result,
             if not left:
                 store.finish_pending(row["erasure_id"], row["volume"])
             audit.append("erase_pending_done", erasure=row["erasure_id"], customer=row["token"],
-                         volume=row["volume"], trash_left=left)
+                         volume=row["volume"], files=result.erased_files - before[0],
+                         bytes=result.erased_bytes - before[1], trash_left=left)
         done += 1
     if done:
         store.checkpoint()

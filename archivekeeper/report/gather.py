@@ -100,6 +100,12 @@ def activity(store, audit, *, after_seq: int | None, since_day: date | None, upt
             if group is not None:
                 steps.append(model.Activity(kind, at, *group, int(record["files"]),
                                             group_bytes(store, record.get("trash"), kind)))
+        elif event in ("erase_done", "erase_pending_done") and record.get("files"):
+            # the customer's name is gone with the erasure: the report says which erasure
+            steps.append(model.Activity(
+                "erased", at, str(record.get("volume", "online volumes")),
+                f"erasure {record.get('erasure')}",
+                "[erased]", int(record["files"]), int(record.get("bytes") or 0)))
         elif event == "refusal":
             reasons = "; ".join(str(r) for r in record.get("reasons") or [])
             problems.append({"kind": "refusal",

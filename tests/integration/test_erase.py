@@ -228,3 +228,18 @@ def test_a_hold_added_by_another_process_during_the_erasure_keeps_what_it_has_no
     assert not (studio.volumes["backup-1"] / ANNA).exists()
     for rel in (ANNA, ANNA_PASSPORT):
         assert files_under(studio.volumes["studio"] / rel) == FILES
+
+
+def test_the_next_report_says_what_was_erased_without_the_name(studio):
+    archive(studio)
+    studio.ok("report")  # the series starts: the next report covers what follows
+    os.rename(studio.volumes["backup-1"], studio.root / "away")
+    studio.ok("erase", "--customer", "Mäkinen Anna", "--yes")
+    os.rename(studio.root / "away", studio.volumes["backup-1"])
+    studio.ok("apply")
+    studio.ok("report")
+    report = json.loads(next((studio.root / "reports").glob("*.json")).read_text())
+    erased = report["deleted"]["erased"]
+    assert [(e["volume"], e["files"], e["customer"]) for e in erased] == [
+        ("online volumes", 4, "[erased]"), ("backup-1", 2, "[erased]")]
+    assert name_leaks(studio.root / "reports") == []
