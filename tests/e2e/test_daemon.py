@@ -318,3 +318,30 @@ def test_an_invalid_config_at_start_exits_78_with_its_errors(studio):
     assert result.returncode == 78
     assert f"{studio.config}:" in result.stderr and "bogus" in result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
+
+
+def test_a_drive_plugged_in_gets_its_pending_erasure_from_the_daemon(studio, run_daemon,
+                                                                     tmp_path):
+    studio.shoot("studio", "2015-01-01 Poistettava Asiakas", mtime=OLD)
+    hers = studio.shoot("backup-1", "2015-01-01 Poistettava Asiakas", mtime=OLD)
+    other = studio.shoot("backup-1", "2015-01-01 Toinen Asiakas", mtime=OLD)
+    studio.ok("scan")
+    marker = studio.volumes["backup-1"] / ".archivekeeper"
+    kept = tmp_path / "marker-kept"
+    marker.rename(kept)  # unplugged when the customer's erasure is asked for
+    erased = studio.cli("erase", "--customer", "poistettava asiakas", "--yes")
+    assert erased.returncode == 0 and "backup-1 is offline" in erased.stdout, erased.stderr
+    daemon = run_daemon(studio)
+    daemon.wait("volume_offline", volume="backup-1")
+    daemon.notes.wait_idle()
+    assert hers.exists()
+
+    kept.rename(marker)  # plugged in: the daemon's apply carries the erasure out
+    daemon.wait("volume_online", volume="backup-1", timeout=15)
+    applied = daemon.wait("job_finished", job="apply", volume="backup-1")
+    assert applied["erased_files"] == 2
+    assert not hers.exists()
+    assert sorted(p.name for p in other.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+    assert daemon.stop() == 0
+    shown = studio.cli("audit", "show", "--customer", "Poistettava Asiakas").stdout
+    assert "erase_pending_done" in shown
