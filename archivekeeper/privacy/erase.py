@@ -315,4 +315,7 @@ def preview_lines(found: Survey) -> list[str]:
                      + (" (kept: held)" if group["held"] else ""))
     for volume in found.offline:
         lines.append(f"{volume} is offline: the erasure waits for it")
+    if not found.shoots and not found.trash:
+        lines.append("the index holds no shoot or trash of this customer; the erasure record "
+                     "still makes any shoot of theirs that turns up later due at once")
     return lines
