@@ -180,9 +180,7 @@ def carry_out_pending(config, store, audit, executor, result,
         return 0
     for volume in sorted({r["volume"] for r in rows}):
         scan(volume)
-    tokens = {}
-    if rows:
-        tokens = {audit.token("customer", k): k for k in store.customer_keys()}
+    tokens = {audit.token("customer", k): k for k in store.customer_keys()}
     done = 0
     for row in rows:
         if result.stopped:
