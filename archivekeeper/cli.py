@@ -327,10 +327,14 @@ def parse_day(ctx, param, value):
 @pass_app
 def plan(app: App, as_of, as_json: bool) -> None:
     """What is due, upcoming and blocked, and why. Never changes a file."""
-    from archivekeeper.ops import compute_plan
+    from archivekeeper import ops
 
-    result = op_call(compute_plan, app.config, app.store, app.clock.now(), as_of=as_of,
-                     announce=as_of is None)
+    now = app.clock.now()
+    check = ops.check_clock(app.config, app.store, now)
+    result = op_call(ops.compute_plan, app.config, app.store, now, as_of=as_of,
+                     announce=as_of is None, clock=check)
+    if as_of is None and ops.ended_holds(app.config, app.store, check):  # else no audit opened
+        ops.note_expired_holds(app.config, app.store, app.audit, check)
     if as_json:
         emit_json(result.to_json())
         return

@@ -3,7 +3,9 @@ the pure core, store what it says to store (announcements, holds, uses, approval
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -328,6 +330,48 @@ def hold_docs(config, store: Store) -> list[dict]:
     return docs
 
 
+def ended_holds(config, store: Store, check: planner.ClockCheck
+                ) -> list[tuple[Hold, str | None]]:
+    """The holds in force whose end date has passed (today > until: the until day is still
+    held), each with its creation time if stored (None for a config hold). None on a clock
+    the guard distrusts, or has nothing to judge by: a clock jumped ahead must not put an end
+    that has not come in the record."""
+    if not check.trusted or check.reference is None:
+        return []
+    today = check.now.date()
+    created = {str(r["id"]): r["created_at"] for r in store.open_holds()}
+    return [(h, created.get(h.id) if h.source == "cli" else None)
+            for h in all_holds(config, store) if h.until is not None and h.until < today]
+
+
+def note_expired_holds(config, store: Store, audit, check: planner.ClockCheck) -> int:
+    """Record each ended hold (ended_holds) in the audit log once: `hold_expired` with its id,
+    kind, scope, end date and a token for what it held, never a name. Return how many were
+    recorded now. A config hold's id changes when the config is edited, so each hold is
+    remembered by a hash of what it is (its tokens, kind and end; a stored hold's id and
+    creation time too): the same hold renumbered is not recorded again, an edited one is."""
+    ended = ended_holds(config, store, check)
+    known = store.expired_hold_keys() if ended else set()
+    recorded = 0
+    for hold, created_at in ended:
+        target = (audit.token("customer", hold.customer_key) if hold.scope == "customer"
+                  else audit.token(hold.scope, f"{hold.volume}:{hold.path}"))
+        identity = [hold.kind, hold.scope, target, hold.until.isoformat()]
+        if hold.source == "cli":
+            identity += [hold.id, created_at]
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+        if key in known:
+            continue
+        with store.transaction():
+            if not store.note_hold_expired(key, check.now):
+                continue  # another process recorded it meanwhile
+            audit.append("hold_expired", hold=int(hold.id) if hold.source == "cli" else hold.id,
+                         kind=hold.kind, scope=hold.scope, until=hold.until.isoformat(),
+                         **{hold.scope: target})
+        recorded += 1
+    return recorded
+
+
 def _customer_name(config, store: Store, hold: Hold) -> str:
     if hold.source == "cli":
         name = store.hold_customer(int(hold.id))
@@ -448,6 +492,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
     try:
         if not dry_run:
             recover(config, store, executor, check)
+            note_expired_holds(config, store, audit, check)
         plan = compute_plan(config, store, now, announce=not dry_run, clock=check)
         if plan.refused:
             if not dry_run:

@@ -31,6 +31,7 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
             shoot.type, sum(f.size for f in shoot.files), policy.keep_until(shoot, rules)))
 
     plan = ops.compute_plan(config, store, now, announce=True, clock=check, observe=observe)
+    ops.note_expired_holds(config, store, audit, check)
     today = now.date()
     last = json.loads(store.get_meta(LAST_REPORT) or "null")
     _, monday, _ = model.iso_week(today)
