@@ -484,14 +484,23 @@ def hold_list(app: App, as_json: bool) -> None:
     """Every hold, ending soonest first."""
     from archivekeeper.ops import hold_docs
 
-    docs = hold_docs(app.config, app.store)
+    docs = hold_docs(app.config, app.store, app.clock.now().date())
     if as_json:
         emit_json({"holds": docs})
         return
-    render_table(["id", "kind", "held", "reason", "until"],
+    render_table(["id", "kind", "held", "reason", "until", "added", "review"],
                  [[d["id"], d["kind"],
                    show_path(d["customer"] if "customer" in d else f"{d['volume']}:{d['path']}"),
-                   show_path(d["reason"]), d["until"] or "further notice"] for d in docs])
+                   show_path(d["reason"]), d["until"] or "further notice",
+                   (d["created_at"] or "in config")[:10], _review_note(d)] for d in docs])
+
+
+def _review_note(doc: dict) -> str:
+    if doc["review"]:
+        return "open-ended, over a year old: review"
+    if doc["until"] is None and doc["source"] == "config":
+        return "no end date (config file: age not known)"
+    return ""
 
 
 @hold.command("release")

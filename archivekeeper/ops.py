@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.core import naming, planner, policy
+from archivekeeper.core.durations import Period
 from archivekeeper.core.model import Announcement, Hold
 from archivekeeper.index.facts import PLAUSIBLE_NS, iter_shoot_facts
 from archivekeeper.index.store import Store, private_dir
@@ -315,12 +316,23 @@ def release_hold(config, store: Store, audit, now: datetime, hold_id: str) -> No
     note_time(store, check_clock(config, store, now))
 
 
-def hold_docs(config, store: Store) -> list[dict]:
-    """Every hold (config and stored), ending soonest first; holds with no end last."""
+REVIEW_AFTER = Period(1, "years")
+
+
+def hold_docs(config, store: Store, today: date | None = None) -> list[dict]:
+    """Every hold (config and stored), ending soonest first; holds with no end last. A stored
+    hold carries its creation time; `review` is true for one with no end date created more
+    than REVIEW_AFTER before `today` (a forgotten invoice hold keeps data forever). A config
+    hold's creation is not known: never flagged (None `today`: nothing is)."""
+    created = {str(r["id"]): r["created_at"] for r in store.open_holds()}
     docs = []
     for hold in all_holds(config, store):
+        created_at = created.get(hold.id) if hold.source == "cli" else None
+        review = (hold.until is None and created_at is not None and today is not None
+                  and REVIEW_AFTER.add_to(datetime.fromisoformat(created_at).date()) < today)
         doc = {"id": hold.id, "kind": hold.kind, "reason": hold.reason,
-               "until": hold.until.isoformat() if hold.until else None, "source": hold.source}
+               "until": hold.until.isoformat() if hold.until else None, "source": hold.source,
+               "created_at": created_at, "review": review}
         if hold.scope == "customer":
             doc["customer"] = _customer_name(config, store, hold)
         else:
