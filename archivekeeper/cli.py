@@ -439,6 +439,18 @@ def explain(app: App, path: str, as_json: bool) -> None:
                       for f in doc["files"]])
 
 
+@cli.command()
+@click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True,
+              help="Language of the draft.")
+@pass_app
+def records(app: App, lang: str) -> None:
+    """Draft of the retention part of the art. 30 record of processing, from the config
+    (markdown on stdout; names no customer)."""
+    from archivekeeper.privacy.records import draft
+
+    click.echo(draft(app.config, lang), nl=False)
+
+
 def _day(text):
     from datetime import date
 
