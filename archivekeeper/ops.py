@@ -345,9 +345,9 @@ def hold_docs(config, store: Store, today: date | None = None) -> list[dict]:
 def ended_holds(config, store: Store, check: planner.ClockCheck
                 ) -> list[tuple[Hold, str | None]]:
     """The holds in force whose end date has passed (today > until: the until day is still
-    held), each with its creation time if stored (None for a config hold). None on a clock
-    the guard distrusts, or has nothing to judge by: a clock jumped ahead must not put an end
-    that has not come in the record."""
+    held), each with its creation time if stored (None for a config hold). None at all on a
+    clock the guard distrusts or has nothing to judge by: a clock jumped ahead must not put
+    in the record an end that has not come."""
     if not check.trusted or check.reference is None:
         return []
     today = check.now.date()
