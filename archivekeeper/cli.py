@@ -327,10 +327,14 @@ def parse_day(ctx, param, value):
 @pass_app
 def plan(app: App, as_of, as_json: bool) -> None:
     """What is due, upcoming and blocked, and why. Never changes a file."""
-    from archivekeeper.ops import compute_plan
+    from archivekeeper import ops
 
-    result = op_call(compute_plan, app.config, app.store, app.clock.now(), as_of=as_of,
-                     announce=as_of is None)
+    now = app.clock.now()
+    check = ops.check_clock(app.config, app.store, now)
+    result = op_call(ops.compute_plan, app.config, app.store, now, as_of=as_of,
+                     announce=as_of is None, clock=check)
+    if as_of is None and ops.ended_holds(app.config, app.store, check):  # else no audit opened
+        ops.note_expired_holds(app.config, app.store, app.audit, check)
     if as_json:
         emit_json(result.to_json())
         return
@@ -435,6 +439,18 @@ def explain(app: App, path: str, as_json: bool) -> None:
                       for f in doc["files"]])
 
 
+@cli.command()
+@click.option("--lang", type=click.Choice(["en", "fi"]), default="en", show_default=True,
+              help="Language of the draft.")
+@pass_app
+def records(app: App, lang: str) -> None:
+    """Draft of the retention part of the art. 30 record of processing, from the config
+    (markdown on stdout; names no customer)."""
+    from archivekeeper.privacy.records import draft
+
+    click.echo(draft(app.config, lang), nl=False)
+
+
 def _day(text):
     from datetime import date
 
@@ -480,14 +496,23 @@ def hold_list(app: App, as_json: bool) -> None:
     """Every hold, ending soonest first."""
     from archivekeeper.ops import hold_docs
 
-    docs = hold_docs(app.config, app.store)
+    docs = hold_docs(app.config, app.store, app.clock.now().date())
     if as_json:
         emit_json({"holds": docs})
         return
-    render_table(["id", "kind", "held", "reason", "until"],
+    render_table(["id", "kind", "held", "reason", "until", "added", "review"],
                  [[d["id"], d["kind"],
                    show_path(d["customer"] if "customer" in d else f"{d['volume']}:{d['path']}"),
-                   show_path(d["reason"]), d["until"] or "further notice"] for d in docs])
+                   show_path(d["reason"]), d["until"] or "further notice",
+                   (d["created_at"] or "in config")[:10], _review_note(d)] for d in docs])
+
+
+def _review_note(doc: dict) -> str:
+    if doc["review"]:
+        return "open-ended, over a year old: review"
+    if doc["until"] is None and doc["source"] == "config":
+        return "no end date (config file: age not known)"
+    return ""
 
 
 @hold.command("release")

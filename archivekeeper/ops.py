@@ -3,7 +3,9 @@ the pure core, store what it says to store (announcements, holds, uses, approval
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,6 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from archivekeeper.core import naming, planner, policy
+from archivekeeper.core.durations import Period
 from archivekeeper.core.model import Announcement, Erasure, Hold
 from archivekeeper.index.facts import PLAUSIBLE_NS, iter_shoot_facts
 from archivekeeper.index.store import Store, private_dir
@@ -327,12 +330,23 @@ def release_hold(config, store: Store, audit, now: datetime, hold_id: str) -> No
     note_time(store, check_clock(config, store, now))
 
 
-def hold_docs(config, store: Store) -> list[dict]:
-    """Every hold (config and stored), ending soonest first; holds with no end last."""
+REVIEW_AFTER = Period(1, "years")
+
+
+def hold_docs(config, store: Store, today: date | None = None) -> list[dict]:
+    """Every hold (config and stored), ending soonest first; holds with no end last. A stored
+    hold carries its creation time; `review` is true for one with no end date created more
+    than REVIEW_AFTER before `today` (a forgotten invoice hold keeps data forever). A config
+    hold's creation is not known: never flagged (None `today`: nothing is)."""
+    created = {str(r["id"]): r["created_at"] for r in store.open_holds()}
     docs = []
     for hold in all_holds(config, store):
+        created_at = created.get(hold.id) if hold.source == "cli" else None
+        review = (hold.until is None and created_at is not None and today is not None
+                  and REVIEW_AFTER.add_to(datetime.fromisoformat(created_at).date()) < today)
         doc = {"id": hold.id, "kind": hold.kind, "reason": hold.reason,
-               "until": hold.until.isoformat() if hold.until else None, "source": hold.source}
+               "until": hold.until.isoformat() if hold.until else None, "source": hold.source,
+               "created_at": created_at, "review": review}
         if hold.scope == "customer":
             doc["customer"] = _customer_name(config, store, hold)
         else:
@@ -340,6 +354,48 @@ def hold_docs(config, store: Store) -> list[dict]:
         docs.append(doc)
     docs.sort(key=lambda d: (d["until"] is None, d["until"] or "", d["id"]))
     return docs
+
+
+def ended_holds(config, store: Store, check: planner.ClockCheck
+                ) -> list[tuple[Hold, str | None]]:
+    """The holds in force whose end date has passed (today > until: the until day is still
+    held), each with its creation time if stored (None for a config hold). None at all on a
+    clock the guard distrusts or has nothing to judge by: a clock jumped ahead must not put
+    in the record an end that has not come."""
+    if not check.trusted or check.reference is None:
+        return []
+    today = check.now.date()
+    created = {str(r["id"]): r["created_at"] for r in store.open_holds()}
+    return [(h, created.get(h.id) if h.source == "cli" else None)
+            for h in all_holds(config, store) if h.until is not None and h.until < today]
+
+
+def note_expired_holds(config, store: Store, audit, check: planner.ClockCheck) -> int:
+    """Record each ended hold (ended_holds) in the audit log once: `hold_expired` with its id,
+    kind, scope, end date and a token for what it held, never a name. Return how many were
+    recorded now. A config hold's id changes when the config is edited, so each hold is
+    remembered by a hash of what it is (its tokens, kind and end; a stored hold's id and
+    creation time too): the same hold renumbered is not recorded again, an edited one is."""
+    ended = ended_holds(config, store, check)
+    known = store.expired_hold_keys() if ended else set()
+    recorded = 0
+    for hold, created_at in ended:
+        target = (audit.token("customer", hold.customer_key) if hold.scope == "customer"
+                  else audit.token(hold.scope, f"{hold.volume}:{hold.path}"))
+        identity = [hold.kind, hold.scope, target, hold.until.isoformat()]
+        if hold.source == "cli":
+            identity += [hold.id, created_at]
+        key = hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+        if key in known:
+            continue
+        with store.transaction():
+            if not store.note_hold_expired(key, check.now):
+                continue  # another process recorded it meanwhile
+            audit.append("hold_expired", hold=int(hold.id) if hold.source == "cli" else hold.id,
+                         kind=hold.kind, scope=hold.scope, until=hold.until.isoformat(),
+                         **{hold.scope: target})
+        recorded += 1
+    return recorded
 
 
 def _customer_name(config, store: Store, hold: Hold) -> str:
@@ -472,6 +528,7 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
 
                 erased = RunResult()
                 erase.carry_out_pending(config, store, audit, executor, erased, scan)
+            note_expired_holds(config, store, audit, check)
         plan = compute_plan(config, store, now, announce=not dry_run, clock=check)
         if plan.refused:
             if not dry_run:

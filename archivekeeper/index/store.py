@@ -95,6 +95,9 @@ CREATE TABLE IF NOT EXISTS holds (
   created_at TEXT NOT NULL,
   released_at TEXT
 );
+-- Holds whose end was recorded in the audit log (hold_expired), so each is recorded once: by a
+-- hash of the hold (ops.expiry_key), as config holds have no lasting id.
+CREATE TABLE IF NOT EXISTS expired_holds (key TEXT PRIMARY KEY, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS announcements (
   key TEXT PRIMARY KEY,
   shoot_id INTEGER,
@@ -980,6 +983,16 @@ class Store:
         """Store a refusal for the next report."""
         self.db.execute("INSERT INTO refusals (at, command, reasons) VALUES (?, ?, ?)",
                         (at.isoformat(), command, "\n".join(reasons)))
+
+    # -- hold expiry --------------------------------------------------------------------------
+    def expired_hold_keys(self) -> set[str]:
+        """The keys of the holds whose end the audit log has recorded."""
+        return {r[0] for r in self.db.execute("SELECT key FROM expired_holds")}
+
+    def note_hold_expired(self, key: str, at: datetime) -> bool:
+        """Remember that a hold's end is recorded; False if it already was (another process)."""
+        return self.db.execute("INSERT OR IGNORE INTO expired_holds (key, at) VALUES (?, ?)",
+                               (key, at.isoformat())).rowcount == 1
 
 
 def _under(path: bytes, folders: list[bytes]) -> bool:

@@ -31,6 +31,7 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
             shoot.type, sum(f.size for f in shoot.files), policy.keep_until(shoot, rules)))
 
     plan = ops.compute_plan(config, store, now, announce=True, clock=check, observe=observe)
+    ops.note_expired_holds(config, store, audit, check)
     today = now.date()
     last = json.loads(store.get_meta(LAST_REPORT) or "null")
     _, monday, _ = model.iso_week(today)
@@ -54,7 +55,7 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
             datetime.fromisoformat(seen).date() if seen else None))
     doc = model.build(
         plan, today=today, generated_at=now.isoformat(timespec="seconds"), rules=rules,
-        holds=ops.hold_docs(config, store), copies=copies, volumes=volumes, steps=steps,
+        holds=ops.hold_docs(config, store, today), copies=copies, volumes=volumes, steps=steps,
         problems=problems, since=since, audit_head=head, trusted=check.trusted)
     if config.report.thumbnails:  # shown in the HTML only; the JSON file leaves them out
         from archivekeeper.report.thumbs import thumbnails
