@@ -1,0 +1,1 @@
+"""GDPR requests: access export, erasure, the art. 30 records draft."""
