@@ -736,6 +736,29 @@ def clock_accept(app: App) -> None:
     click.echo(f"clock accepted: {now.isoformat(timespec='seconds')} (last recorded: {was})")
 
 
+@cli.command()
+@click.option("--customer", required=True, metavar="NAME", help="Normalised match, as holds.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True, help="csv: one row per file, with its shoot's columns.")
+@click.option("--out", type=click.Path(path_type=Path), metavar="FILE",
+              help="Write to this new file (mode 0600; an existing one is refused).")
+@pass_app
+def export(app: App, customer: str, fmt: str, out: Path | None) -> None:
+    """GDPR art. 15: everything held about a customer. Reads only; takes no lock."""
+    from archivekeeper.ops import open_audit
+    from archivekeeper.privacy import export as access
+
+    log = open_audit(app.config, app.clock, app.store)  # read: app.audit would record a change
+    doc = op_call(access.gather, app.config, app.store, log, app.clock.now(),
+                  app.volume_statuses(register=False), customer)
+    text = access.to_json(doc) if fmt == "json" else access.to_csv(doc)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        op_call(access.write_new, out, text)
+    click.echo(access.summary(doc) + (f" -> {show_path(str(out))}" if out else ""), err=True)
+
+
 @cli.group()
 def audit() -> None:
     """The tamper-evident audit log."""

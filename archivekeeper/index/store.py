@@ -958,10 +958,6 @@ class Store:
         """Delete holds that keep nothing any more (their text names an erased customer)."""
         self.db.executemany("DELETE FROM holds WHERE id = ?", ((i,) for i in ids))
 
-    def all_holds(self) -> list[sqlite3.Row]:
-        """Every stored hold, released ones too."""
-        return self.db.execute("SELECT * FROM holds ORDER BY id").fetchall()
-
     def checkpoint(self) -> bool:
         """Copy the WAL into the index and truncate it, so deleted rows linger in no journal.
         Return False if a reader kept part of it (then the WAL still holds old pages)."""
@@ -993,6 +989,39 @@ class Store:
         """Remember that a hold's end is recorded; False if it already was (another process)."""
         return self.db.execute("INSERT OR IGNORE INTO expired_holds (key, at) VALUES (?, ?)",
                                (key, at.isoformat())).rowcount == 1
+
+    # -- export (art. 15) -------------------------------------------------------------------
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Read in one deferred transaction: every query sees the index as it was at the
+        first one, though a scan or apply commits meanwhile (WAL). Nothing is written."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.db.in_transaction:
+                self.db.execute("COMMIT")
+
+    def holds_ever(self) -> list[sqlite3.Row]:
+        """Every stored hold, released ones too (the index keeps them), by id."""
+        return self.db.execute("SELECT * FROM holds ORDER BY id").fetchall()
+
+    def customer_uses(self, customer_key: str) -> list[sqlite3.Row]:
+        """(at, reason, shoot_date, shoot_type) of the customer's recorded uses, oldest first."""
+        return self.db.execute(
+            "SELECT at, reason, shoot_date, shoot_type FROM uses WHERE customer_key = ? "
+            "ORDER BY at, id", (customer_key,)).fetchall()
+
+    def customer_trash_groups(self, customer_key: str) -> list[sqlite3.Row]:
+        """The customer's trash groups in every state (purged ones still name a path), by id."""
+        return self.db.execute("SELECT * FROM trash_groups WHERE customer_key = ? ORDER BY id",
+                               (customer_key,)).fetchall()
+
+    def trash_group_files(self, group_id: int) -> list[sqlite3.Row]:
+        """(relpath, size, mtime_ns, state) of every file of a trash group, by relpath."""
+        return self.db.execute(
+            "SELECT relpath, size, mtime_ns, state FROM trash_files WHERE group_id = ? "
+            "ORDER BY relpath", (group_id,)).fetchall()
 
 
 def _under(path: bytes, folders: list[bytes]) -> bool:

@@ -265,7 +265,7 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
         unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
                         if naming.mentions(exact_path(r["relpath"]), key)]
         store.forget_customer(key, [i for i in erased_ids if i in left], unrecognised, today)
-        store.forget_holds(h["id"] for h in store.all_holds() if _names(h, key, today))
+        store.forget_holds(h["id"] for h in store.holds_ever() if _names(h, key, today))
         if finish:
             store.finish_erasure(erasure_id)
             audit.append("erase_done", erasure=erasure_id, customer=audit.token("customer", key),
