@@ -18,6 +18,7 @@ import errno
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from datetime import date
 
@@ -39,6 +40,11 @@ from watchdog.observers.inotify_c import InotifyConstants, inotify_add_watch, in
 
 from archivekeeper.core import naming
 from archivekeeper.index.volumes import MARKER_DIR, VolumeStatus
+
+# A folder created while watchdog walks its parent is watched twice; watchdog 7.1 then warns that
+# the (same) callback is overwritten, on stderr, where a daemon says only what matters: harmless.
+warnings.filterwarnings("ignore", message=r"Callback with id .* already exists for watch",
+                        category=RuntimeWarning, module=r"watchdog\.")
 
 # What changes a listing. Not opens and read-only closes: the scanner reading EXIF would
 # otherwise mark the shoots it just scanned, and so on forever. Not a folder's own "modified":

@@ -327,3 +327,31 @@ def test_an_inotify_queue_overflow_degrades_to_quick_scans(tmp_path):
     finally:
         release.set()
         watcher.stop()
+
+
+TWICE = """
+import sys, tempfile
+if sys.argv[1] == "daemon":
+    import archivekeeper.service.watch  # noqa: F401
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers.inotify import InotifyObserver
+folder = tempfile.mkdtemp()
+observer = InotifyObserver()
+observer.schedule(FileSystemEventHandler(), folder, recursive=True)
+observer.start()
+# what watchdog does for a folder created while it walks the parent: watch it a second time
+next(iter(observer.emitters))._inotify._add_callback(folder.encode())
+observer.stop()
+observer.join()
+"""
+
+
+def test_a_folder_watched_twice_puts_no_warning_on_the_daemons_stderr(tmp_path):
+    script = tmp_path / "twice.py"
+    script.write_text(TWICE)
+    plain = subprocess.run([sys.executable, str(script), "plain"], capture_output=True,
+                           text=True, timeout=60)
+    assert "already exists for watch" in plain.stderr  # watchdog does warn
+    daemon = subprocess.run([sys.executable, str(script), "daemon"], capture_output=True,
+                            text=True, timeout=60)
+    assert daemon.returncode == 0 and daemon.stderr == ""
