@@ -560,7 +560,7 @@ def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> Non
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
     for line in erasure.preview_lines(found):
-        if line.startswith("kept:") or "offline" in line:
+        if line.startswith(("kept:", "unrecognised")) or "offline" in line:
             click.echo(show_path(line))
     click.echo(f"erase: deleted {result.erased_files} files "
                f"({human_bytes(result.erased_bytes)}) for good; skipped {len(result.skipped)}")

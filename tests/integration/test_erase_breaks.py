@@ -8,13 +8,18 @@ from __future__ import annotations
 import json
 import os
 import unicodedata
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OLD, Studio
+from conftest import OLD, Studio, at
 
+from archivekeeper import ops
+from archivekeeper.act import fsops
+from archivekeeper.clock import FixedClock
 from archivekeeper.core import naming
+from archivekeeper.core.model import Hold
+from archivekeeper.session import Session
 
 ANNA = "Mäkinen Anna"
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
@@ -57,6 +62,163 @@ def naming_files(folders, name: str) -> list[str]:
     return hits
 
 
+# -- holds win, over erasure too (promise 3) --------------------------------------------------
+def test_a_hold_added_by_another_process_mid_erasure_keeps_the_shoots_not_yet_reached(
+        studio, monkeypatch):
+    first = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    second = studio.shoot("studio", f"2016-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    real_unlink = fsops.VolumeRoot.unlink
+    added = []
+
+    def unlink_then_hold(self, *args, **kwargs):
+        outcome = real_unlink(self, *args, **kwargs)
+        if not added:  # the owner, at another terminal, while the first shoot is erased
+            hold = studio.cli("hold", "add", "--customer", ANNA, "--kind", "legal-claim",
+                              "--reason", "claim filed")
+            added.append(hold.returncode)
+        return outcome
+
+    monkeypatch.setattr(fsops.VolumeRoot, "unlink", unlink_then_hold)
+    studio.run("erase", "--customer", ANNA, "--yes")
+    assert added == [0]
+    assert not first.exists()  # the shoot under way when the hold came is finished
+    assert files_under(second) == set(FILES)
+
+
+def test_a_hold_added_mid_erasure_keeps_the_trash_groups_not_yet_reached(studio, monkeypatch):
+    studio.write_config(DUE_NOW)
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"2016-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("apply")  # both shoots in trash now
+    trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
+    real_unlink = fsops.VolumeRoot.unlink_trash
+    added = []
+
+    def unlink_then_hold(self, *args, **kwargs):
+        outcome = real_unlink(self, *args, **kwargs)
+        if not added:
+            hold = studio.cli("hold", "add", "--customer", ANNA, "--kind", "legal-claim",
+                              "--reason", "claim filed", "--force")
+            added.append(hold.returncode)
+        return outcome
+
+    monkeypatch.setattr(fsops.VolumeRoot, "unlink_trash", unlink_then_hold)
+    studio.run("erase", "--customer", ANNA, "--yes")
+    assert added == [0]
+    assert len(files_under(trash)) == len(FILES)  # the second group, whole
+
+
+def test_trash_a_hold_keeps_on_an_offline_drive_is_not_erased_when_the_drive_returns(studio):
+    studio.write_config(DUE_NOW)
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"2024-03-01 {ANNA}", FILES)
+    studio.ok("scan")
+    studio.ok("apply")  # the old copy on backup-1 goes to that drive's trash
+    studio.ok("hold", "add", "--customer", ANNA, "--kind", "legal-claim", "--reason", "claim")
+    away = unplug(studio)
+    preview = studio.cli("erase", "--customer", ANNA)
+    assert "trash 1 on backup-1: 2 files (kept: held)" in preview.stdout
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    plug(studio, away)
+    applied = studio.cli("apply")
+    assert applied.returncode == 0, applied.stderr
+    trash = studio.volumes["backup-1"] / ".archivekeeper" / "trash"
+    assert len(files_under(trash)) == len(FILES), applied.stdout
+
+
+def test_a_hold_added_while_the_drive_is_away_keeps_its_trash_from_the_pending_erasure(studio):
+    studio.write_config(DUE_NOW)
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("apply")
+    away = unplug(studio)
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    # a claim arrives before the drive is back: holds win over erasure
+    studio.ok("hold", "add", "--customer", ANNA, "--kind", "legal-claim", "--reason", "claim",
+              "--force")
+    plug(studio, away)
+    assert studio.cli("apply").returncode == 0
+    trash = studio.volumes["backup-1"] / ".archivekeeper" / "trash"
+    assert len(files_under(trash)) == len(FILES)
+
+
+def test_a_hold_in_a_config_reloaded_during_apply_keeps_the_shoots_of_a_pending_erasure(studio):
+    studio.write_config("safety:\n  max_fraction_per_volume: 1.0\n")
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    away = unplug(studio)
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    plug(studio, away)
+    # the daemon's apply with a SIGHUP-reloaded config whose new hold names the customer
+    reloaded = (Hold(id="cfg-9", kind="legal-claim", reason="claim", customer_key="mäkinen anna"),)
+    session = Session(str(studio.config),
+                      clock=FixedClock(datetime(TODAY.year, TODAY.month, TODAY.day,
+                                                12).astimezone()))
+    try:
+        session.lock()
+        ops.apply(session.config, session.store, session.audit, session.clock, dry_run=False,
+                  more_holds=lambda: reloaded, scan=lambda volume: session.scan(only=volume))
+    finally:
+        session.close()
+    assert files_under(studio.volumes["backup-1"] / f"2015-03-01 {ANNA}") == set(FILES)
+
+
+# -- what the index keeps: rows of shoots that stay, no rows of shoots that go ----------------
+def test_a_shoot_a_hold_keeps_stays_in_the_index_with_its_use_events(studio):
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"2016-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("touch", "--customer", ANNA, "--reason", "re-order")
+    studio.ok("hold", "add", "--shoot", f"studio:2016-03-01 {ANNA}", "--kind", "invoice",
+              "--reason", "open invoice")
+    erased = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    listed = studio.json("shoots", "--customer", ANNA)["shoots"]
+    assert [s["path"] for s in listed] == [f"2016-03-01 {ANNA}"]
+    studio.ok("scan")  # the re-order must still count for when the held shoot becomes due
+    listed = studio.json("shoots", "--customer", ANNA)["shoots"]
+    assert [s["last_used"] for s in listed] == [TODAY.isoformat()]
+
+
+def test_an_erasure_waiting_for_an_offline_drive_leaves_no_name_in_the_index(studio):
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    unplug(studio)
+    erased = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert "backup-1 is offline: the erasure waits for it" in erased.stdout
+    assert naming_files([studio.state], ANNA) == []
+    assert studio.json("shoots", "--customer", ANNA)["shoots"] == []
+
+
+def test_a_pending_erasure_leaves_the_customers_later_shoots_and_their_use_events(studio):
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    away = unplug(studio)
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    # she comes back as a customer: a new shoot after the erasure, on both drives
+    later = at(TODAY + timedelta(days=10))
+    new = f"{(TODAY + timedelta(days=5)).isoformat()} {ANNA}"
+    plug(studio, away)
+    studio.shoot("backup-1", new, FILES)
+    studio.shoot("studio", new, FILES)
+    studio.ok("scan", env=later)
+    studio.ok("touch", "--customer", ANNA, "--reason", "re-order", env=later)
+    applied = studio.cli("apply", env=later)
+    assert applied.returncode == 0, applied.stderr
+    assert "erased 2 files" in applied.stdout  # the old copy on backup-1
+    assert not (studio.volumes["backup-1"] / f"2015-03-01 {ANNA}").exists()
+    for volume in ("studio", "backup-1"):
+        assert files_under(studio.volumes[volume] / new) == set(FILES)
+    listed = studio.json("shoots", "--customer", ANNA, env=later)["shoots"]
+    assert sorted((s["volume"], s["path"], s["last_used"]) for s in listed) == [
+        ("backup-1", new, (TODAY + timedelta(days=10)).isoformat()),
+        ("studio", new, (TODAY + timedelta(days=10)).isoformat())]
+
+
 # -- names that are not theirs ----------------------------------------------------------------
 def test_erasing_anna_leaves_anna_maria_and_hanna_named_in_the_stored_reports(studio, tmp_path):
     reports = tmp_path / "reports"
@@ -92,3 +254,25 @@ def test_erasing_anna_leaves_anna_maria_and_hanna_named_in_the_stored_reports(st
 ])
 def test_what_counts_as_naming_an_erased_customer(text, key, others, named):
     assert naming.mentions(text, key, others) is named
+
+
+def test_an_erased_customers_container_goes_but_the_owners_folder_above_it_stays(studio):
+    studio.shoot("studio", f"Arkisto/{ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"{ANNA}/2016-03-01 passport", FILES, mtime=OLD)
+    studio.ok("scan")
+    erased = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    volume = studio.volumes["studio"]
+    assert not (volume / "Arkisto" / ANNA).exists()
+    assert not (volume / ANNA).exists()  # a folder that is their name, left empty
+    assert (volume / "Arkisto").is_dir()  # "nothing outside a shoot is ever deleted"
+
+
+def test_the_preview_names_the_unrecognised_folders_bearing_the_name(studio):
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"2015-13-45 {ANNA}", FILES, mtime=OLD)  # no such date
+    studio.ok("scan")
+    preview = studio.cli("erase", "--customer", ANNA)
+    assert f"2015-13-45 {ANNA}" in preview.stdout  # never deleted: the owner must see to it
+    doc = studio.json("erase", "--customer", ANNA)
+    assert doc["unrecognised"] == [{"volume": "studio", "path": f"2015-13-45 {ANNA}"}]
