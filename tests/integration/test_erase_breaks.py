@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import unicodedata
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import OLD, Studio, at
+from conftest import BIN, OLD, Studio, at
 
 from archivekeeper import ops
 from archivekeeper.act import fsops
@@ -276,3 +277,33 @@ def test_the_preview_names_the_unrecognised_folders_bearing_the_name(studio):
     assert f"2015-13-45 {ANNA}" in preview.stdout  # never deleted: the owner must see to it
     doc = studio.json("erase", "--customer", ANNA)
     assert doc["unrecognised"] == [{"volume": "studio", "path": f"2015-13-45 {ANNA}"}]
+
+
+# -- bad input --------------------------------------------------------------------------------
+@pytest.mark.parametrize("yes", [[], ["--yes"]])
+@pytest.mark.parametrize("customer", ["", "   "])
+def test_an_empty_customer_is_a_usage_error(studio, customer, yes):
+    result = studio.cli("erase", "--customer", customer, *yes)
+    assert result.returncode == 2
+    assert "--customer is empty" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--customer", b"M\xe4kinen Anna"],
+                                  ["--customer", ANNA.encode(), "--reason", b"s\xe4hk\xf6posti"]])
+def test_a_customer_or_reason_that_is_not_utf8_is_a_usage_error(studio, args):
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    result = subprocess.run([BIN, "--config", str(studio.config), "erase", *args, "--yes"],
+                            capture_output=True, env={**os.environ, **studio.clock_env})
+    assert result.returncode == 2, result.stderr
+    assert b"internal error" not in result.stderr and b"not valid UTF-8" in result.stderr
+    assert files_under(studio.volumes["studio"] / f"2015-03-01 {ANNA}") == set(FILES)
+
+
+def test_a_reason_naming_the_customer_in_another_form_is_refused(studio):
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    for reason in ("MÄKINEN_ANNA asked by mail", unicodedata.normalize("NFD", f"from {ANNA}")):
+        result = studio.cli("erase", "--customer", ANNA, "--yes", "--reason", reason)
+        assert result.returncode == 2 and "--reason names the customer" in result.stderr
+    assert files_under(studio.volumes["studio"] / f"2015-03-01 {ANNA}") == set(FILES)
