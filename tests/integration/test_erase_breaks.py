@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -307,3 +308,174 @@ def test_a_reason_naming_the_customer_in_another_form_is_refused(studio):
         result = studio.cli("erase", "--customer", ANNA, "--yes", "--reason", reason)
         assert result.returncode == 2 and "--reason names the customer" in result.stderr
     assert files_under(studio.volumes["studio"] / f"2015-03-01 {ANNA}") == set(FILES)
+
+
+# -- what already holds (guards) --------------------------------------------------------------
+def test_an_apply_started_during_an_erasure_waits_for_the_run_lock(studio, monkeypatch):
+    studio.write_config(DUE_NOW)
+    first = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", f"2016-03-01 {ANNA}", FILES, mtime=OLD)
+    other = studio.shoot("studio", "2025-03-01 Virtanen Matti", FILES)
+    studio.ok("scan")
+    real_unlink = fsops.VolumeRoot.unlink
+    raced = []
+
+    def unlink_then_apply(self, *args, **kwargs):
+        if not raced:
+            raced.append(studio.cli("apply", env={"ARCHIVEKEEPER_LOCK_WAIT": "0"}))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(fsops.VolumeRoot, "unlink", unlink_then_apply)
+    studio.run("erase", "--customer", ANNA, "--yes")
+    assert raced[0].returncode == 1 and "another archivekeeper run holds" in raced[0].stderr
+    assert not first.exists() and files_under(other) == set(FILES)
+
+
+@pytest.mark.xfail(strict=True, reason="erase works from the index as it stands: a folder of "
+                   "the customer not indexed yet (restored from trash, copied since the last "
+                   "scan) stays; fix: erase --yes scans the online volumes first, as a pending "
+                   "erasure does")
+def test_a_folder_restored_from_trash_but_not_yet_scanned_is_erased_too(studio):
+    studio.write_config(DUE_NOW)
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("apply")
+    item = studio.json("trash", "list")["items"][0]["id"]
+    studio.ok("trash", "restore", str(item))  # "run `archivekeeper scan` to index them"
+    erased = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert not shoot.exists()
+
+
+@pytest.mark.parametrize("days", [-1, 90])
+def test_a_distrusted_clock_refuses_the_erasure_with_exit_3_and_audits_it(studio, days):
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    result = studio.cli("erase", "--customer", ANNA, "--yes", env=at(TODAY + timedelta(days)))
+    assert result.returncode == 3 and "nothing was erased" in result.stderr
+    assert files_under(shoot) == set(FILES)
+    shown = studio.cli("audit", "show", env=at(TODAY + timedelta(days))).stdout
+    assert "refusal command=erase" in shown
+
+
+def test_a_pending_erasure_waits_while_another_drive_sits_at_the_mount_point(studio):
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    away = unplug(studio)
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    other = studio.volumes["backup-1"]  # another drive, with its own marker, same folders
+    other.mkdir()
+    studio.shoot("backup-1", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    meta = other / ".archivekeeper"
+    meta.mkdir()
+    (meta / "volume.json").write_text(json.dumps({"id": "another-drive", "name": "backup-1"}))
+    studio.cli("scan")
+    studio.cli("apply")
+    assert files_under(other / f"2015-03-01 {ANNA}") == set(FILES)
+    shutil.rmtree(other)
+    plug(studio, away)  # the right drive: now it goes
+    assert studio.cli("apply").returncode == 0
+    assert not (studio.volumes["backup-1"] / f"2015-03-01 {ANNA}").exists()
+
+
+def test_a_file_changed_after_the_scan_is_skipped_and_named(studio):
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    (shoot / "RAW/IMG_1.CR2").write_bytes(b"edited")
+    result = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert result.returncode == 1
+    assert "RAW/IMG_1.CR2: changed" in result.stderr
+    assert files_under(shoot) == {"RAW/IMG_1.CR2"}
+
+
+def test_a_folder_swapped_for_a_symlink_mid_erasure_is_not_followed(studio, monkeypatch,
+                                                                    tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "RAW").mkdir(parents=True)
+    (outside / "RAW/IMG_1.CR2").write_bytes(FILES["RAW/IMG_1.CR2"])
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    real_unlink = fsops.VolumeRoot.unlink
+
+    def swap_then_unlink(self, relpath, expect):
+        if (shoot / "RAW").is_dir() and not (shoot / "RAW").is_symlink():
+            shutil.rmtree(shoot / "RAW")
+            os.symlink(outside / "RAW", shoot / "RAW")
+        return real_unlink(self, relpath, expect)
+
+    monkeypatch.setattr(fsops.VolumeRoot, "unlink", swap_then_unlink)
+    studio.run("erase", "--customer", ANNA, "--yes")
+    assert files_under(outside) == {"RAW/IMG_1.CR2"}
+
+
+def test_a_bind_mount_inside_the_shoot_is_not_crossed(studio, tmp_path, bind_mount):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "IMG_1.jpg").write_bytes(FILES["JPEG/IMG_1.jpg"])
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.ok("scan")
+    bind_mount(outside, shoot / "JPEG")  # after the scan: same names, another mount
+    result = studio.cli("erase", "--customer", ANNA, "--yes")
+    assert result.returncode == 1 and "another mount" in result.stderr
+    assert files_under(outside) == {"IMG_1.jpg"}
+
+
+def test_after_a_full_history_no_file_kept_names_the_customer_and_the_audit_finds_it(
+        studio, tmp_path):
+    reports = tmp_path / "reports"
+    studio.write_config(DUE_NOW + f"report:\n  dir: {reports}\n")
+    studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", "2016-03-01_Mäkinen_Anna_wedding", FILES, mtime=OLD)
+    studio.shoot("backup-1", "2016-03-01_Mäkinen_Anna_wedding", FILES, mtime=OLD)
+    studio.shoot("studio", f"2024-05-01 {ANNA}", FILES)
+    studio.shoot("studio", f"2015-13-45 {ANNA}", FILES, mtime=OLD)  # unrecognised
+    studio.shoot("studio", "2015-03-01 Virtanen Matti", FILES, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("hold", "add", "--customer", ANNA, "--kind", "invoice", "--reason",
+              f"invoice of {ANNA}", "--until", (TODAY + timedelta(days=1)).isoformat())
+    studio.ok("hold", "add", "--shoot", "studio:2016-03-01_Mäkinen_Anna_wedding", "--kind",
+              "other", "--reason", "x")
+    studio.ok("hold", "release", "2")
+    studio.ok("report")
+    studio.ok("plan")
+    studio.ok("shoots", "--customer", "mäkinen anna")
+    studio.ok("touch", "--customer", ANNA, "--reason", "re-order by mäkinen_anna")
+    later = at(TODAY + timedelta(days=3))  # the invoice hold has ended
+    studio.ok("apply", env=later)
+    trashed = studio.json("trash", "list", env=later)["items"]
+    studio.ok("trash", "restore", str(next(i["id"] for i in trashed
+                                           if i["path"] == f"2015-03-01 {ANNA}")), env=later)
+    studio.ok("scan", env=later)
+    studio.ok("report", env=later)
+    erased = studio.cli("erase", "--customer", "MÄKINEN_ANNA", "--yes", "--reason",
+                        "request by mail", env=later)
+    assert erased.returncode == 0, erased.stderr
+    assert naming_files([studio.state, reports], ANNA) == []
+    assert [i["path"] for i in studio.json("trash", "list", env=later)["items"]] == [
+        "2015-03-01 Virtanen Matti"]
+    assert studio.cli("audit", "verify", env=later).returncode == 0
+    shown = studio.cli("audit", "show", "--customer", ANNA, env=later).stdout
+    assert " erase " in shown and " erase_done " in shown
+
+
+def test_a_shoot_restored_from_a_backup_after_the_erasure_is_due_at_once_and_reported(
+        studio, tmp_path):
+    reports = tmp_path / "reports"
+    studio.write_config(f"safety:\n  max_fraction_per_volume: 1.0\nreport:\n  dir: {reports}\n")
+    shoot = studio.shoot("studio", f"2015-03-01 {ANNA}", FILES, mtime=OLD)
+    studio.shoot("studio", "2025-03-01 Virtanen Matti", FILES)
+    studio.ok("scan")
+    backup = tmp_path / "backup-copy"
+    shutil.copytree(shoot, backup)
+    assert studio.cli("erase", "--customer", ANNA, "--yes").returncode == 0
+    later = at(TODAY + timedelta(days=1))
+    shutil.copytree(backup, shoot)
+    studio.ok("scan", env=later)
+    items = studio.json("plan", env=later)["items"]
+    assert [(i["path"], i["rule"], i["status"]) for i in items] == [
+        (f"2015-03-01 {ANNA}", "erasure", "due")]
+    applied = studio.cli("apply", env=later)
+    assert "moved 2 files" in applied.stdout, applied.stderr
+    assert not shoot.exists()
+    studio.ok("report", env=later)
+    assert naming_files([reports], ANNA)  # named in the report, as SPEC "Erasure" says
