@@ -558,8 +558,15 @@ def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> Non
     from archivekeeper.index.scanner import human_bytes
     from archivekeeper.privacy import erase as erasure
 
+    for option, text in (("--customer", customer), ("--reason", reason)):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Failure(f"{option} {show_path(text)}: not valid UTF-8", 2) from None
     op_call(erasure.check_reason, customer, reason)
     key = naming.normalize_customer(customer)
+    if not key:
+        raise Failure("--customer is empty", 2)
     if not yes:
         executor = Executor(app.config, app.store, None, app.clock.now())
         try:
@@ -585,7 +592,7 @@ def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> Non
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
     for line in erasure.preview_lines(found):
-        if line.startswith(("kept:", "the index holds no")) or "offline" in line:
+        if line.startswith(("kept:", "unrecognised", "the index holds no")) or "offline" in line:
             click.echo(show_path(line))
     click.echo(f"erase: deleted {result.erased_files} files "
                f"({human_bytes(result.erased_bytes)}) for good; skipped {len(result.skipped)}")

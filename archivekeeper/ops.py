@@ -527,7 +527,8 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
                 from archivekeeper.privacy import erase
 
                 erased = RunResult()
-                erase.carry_out_pending(config, store, audit, executor, erased, scan)
+                erase.carry_out_pending(config, store, audit, executor, erased, scan,
+                                        more_holds)
             note_expired_holds(config, store, audit, check)
         plan = compute_plan(config, store, now, announce=not dry_run, clock=check)
         if plan.refused:

@@ -427,10 +427,11 @@ class Executor:
 
     # -- erasure (art. 17) ----------------------------------------------------------------------
     def erase_files(self, root: fsops.VolumeRoot, shoot_id: int, facts,
-                    result: RunResult) -> list[bytes]:
+                    result: RunResult, stop_at: bytes) -> list[bytes]:
         """Delete a shoot's given files for good, each re-verified against the index, then the
-        folders left empty up to (never) the volume root; drop them from the index. Return the
-        relpaths gone. A changed or refused file stays, named in result.skipped."""
+        folders left empty up to (never) stop_at, an ancestor of the shoot; drop them from the
+        index. Return the relpaths gone. A changed or refused file stays, named in
+        result.skipped."""
         raw = self._raw_paths(shoot_id)
         gone = []
         for f in facts:
@@ -450,7 +451,7 @@ class Executor:
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
         for rel in sorted({os.path.dirname(r) for r in gone}, key=len, reverse=True):
             try:
-                root.prune_empty_dirs(rel, b"")
+                root.prune_empty_dirs(rel, stop_at)
             except fsops.FsError as exc:
                 log.warning("prune_failed", error=str(exc))
         with self.store.transaction():
@@ -489,11 +490,12 @@ class Executor:
                 self.store.forget_trash_group(group["id"])
         return len(purged)
 
-    def erase_pending_trash(self, root: fsops.VolumeRoot, rows, token_of,
-                            result: RunResult) -> int:
+    def erase_pending_trash(self, root: fsops.VolumeRoot, rows, token_of, result: RunResult,
+                            held: Callable[[bytes], bool]) -> int:
         """Delete for good the trashed files a pending erasure names by path token: each of
         the rows' batch folders is walked (archivekeeper's own, symlinks not followed) and a
-        file whose token(volume:relpath) is listed goes, re-verified. Return how many went."""
+        file whose token(volume:relpath) is listed goes, re-verified, unless held(relpath)
+        (a hold keeps it: it stays listed, for when the hold ends). Return how many went."""
         wanted = {(r["batch"], r["path_token"]): r for r in rows}
         base = os.path.join(os.fsencode(str(self.config.volume(root.name).path)),
                             fsops.META_DIR, fsops.TRASH_DIR)
@@ -505,7 +507,7 @@ class Executor:
                 for name in names:
                     rel = os.path.relpath(os.path.join(folder, name), top)
                     row = wanted.get((batch, token_of(rel)))
-                    if row is None or self.stop_now(result):
+                    if row is None or held(rel) or self.stop_now(result):
                         continue
                     try:
                         outcome = root.unlink_trash(batch, rel, self.expect(

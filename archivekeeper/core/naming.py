@@ -46,11 +46,24 @@ def normalize_customer(name: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", folded)).strip()
 
 
-
-def mentions(text: str, customer_key: str) -> bool:
+def mentions(text: str, customer_key: str, others: Sequence[str] = ()) -> bool:
     """Does text (a path, a folder name, a reason) contain the customer's name in any form the
-    matching accepts (case, NFD, `_`)? For scrubbing an erased customer from what is stored."""
-    return bool(customer_key) and customer_key in normalize_customer(text)
+    matching accepts (case, NFD, `_`)? For scrubbing an erased customer from what is stored.
+    Whole words only, and not inside the longer name of another customer (others: their keys):
+    erasing "Anna" leaves "Hanna" and "2015-03-01 Anna Maria" alone."""
+    if not customer_key:
+        return False
+    name = _whole_word(customer_key)
+    folded = normalize_customer(text)
+    for other in sorted(others, key=len, reverse=True):
+        if other != customer_key and re.search(name, other):
+            folded = re.sub(_whole_word(other), "\0", folded)
+    return re.search(name, folded) is not None
+
+
+def _whole_word(key: str) -> str:
+    return rf"(?<!\w){re.escape(key)}(?!\w)"
+
 
 @dataclass(frozen=True, slots=True)
 class ShootPattern:

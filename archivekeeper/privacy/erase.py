@@ -12,6 +12,7 @@ it that turns up later is due at once (policy) and named in the report.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,7 +21,7 @@ from archivekeeper import ops
 from archivekeeper.core import naming, policy
 from archivekeeper.core.model import Erasure
 from archivekeeper.index.facts import iter_shoot_facts
-from archivekeeper.logs import exact_path, get_logger, show_path
+from archivekeeper.logs import exact_path, get_logger
 
 log = get_logger()
 _EVERY_DATE = date.max  # the erasure itself reaches every shoot of the customer, any date
@@ -66,6 +67,8 @@ class Survey:
                       "holds": list(p.holds)} for p in self.shoots if p.kept],
             "trash": self.trash,
             "pending_volumes": self.offline,
+            "unrecognised": [{"volume": v, "path": exact_path(rel)}
+                             for v, rel in self.unrecognised],
         }
 
 
@@ -74,37 +77,54 @@ def survey(config, store, key: str, today: date, online: Callable[[str], bool]) 
     and kept (by which hold), their trash, the volumes where it must wait."""
     holds = ops.all_holds(config, store)
     result = Survey(key)
-    for shoot in iter_shoot_facts(store, store.shoots(customer_key=key)):
-        result.shoots.append(shoot_part(shoot, holds, key, today, online(shoot.volume)))
+    for row in store.shoots(customer_key=key):
+        result.shoots.append(shoot_part(store, row, key, today, holds, online(row["volume"])))
     for group in store.customer_trash(key):
         files = store.trashed_files(group["id"])
         result.trash.append({"id": group["id"], "volume": group["volume"], "files": len(files),
                              "bytes": sum(f[1] for f in files),
-                             "held": _trash_held(group, holds, key, today)})
+                             "held": trash_held(group, key, today, holds)})
     configured = {v.name for v in config.volumes}
     result.offline = sorted({v for v in configured if not online(v)}
                             | {p.volume for p in result.shoots if p.volume not in configured})
+    result.unrecognised = unrecognised(store, key)
     return result
 
 
-def shoot_part(shoot, holds, key: str, today: date, online: bool) -> ShootPart:
-    """Split a shoot's files into those the erasure deletes and those an active hold keeps."""
+def shoot_part(store, row, key: str, today: date, holds, is_online: bool) -> ShootPart:
+    """One shoot's files split into erased and kept by the holds given."""
+    shoot = next(iter_shoot_facts(store, [row]))
+    part = ShootPart(shoot.id, shoot.volume, shoot.path, online=is_online)
     decision = policy.evaluate_shoot(shoot, (), holds, [Erasure(key, _EVERY_DATE)])
     erase, kept, words = [], [], []
     for group in decision.groups:
         active = [h for h in group.holds if policy.hold_active(h, today)]
         if active:
             kept.extend(group.files)
-            words.extend(w for w in map(policy.hold_text, active) if w not in words)
+            words.extend(policy.hold_text(h) for h in active if policy.hold_text(h)
+                         not in words)
         else:
             erase.extend(group.files)
-    return ShootPart(shoot.id, shoot.volume, shoot.path, tuple(erase), tuple(kept),
-                     tuple(words), online)
+    part.erase, part.kept, part.holds = tuple(erase), tuple(kept), tuple(words)
+    return part
 
 
-def _trash_held(group, holds, key: str, today: date) -> bool:
+def trash_held(group, key: str, today: date, holds) -> bool:
     return any(policy.hold_active(h, today) and policy.hold_reaches(
         h, group["volume"], exact_path(group["shoot_path"]), key) for h in holds)
+
+
+def others(store, key: str) -> list[str]:
+    """The other customers the index knows, whose longer names hold this one's."""
+    return [k for k in store.customer_keys() if k != key and naming.mentions(k, key)]
+
+
+def unrecognised(store, key: str) -> list[tuple[str, bytes]]:
+    """The unrecognised folders whose names bear the customer's (never deleted: the owner
+    sees to them)."""
+    longer = others(store, key)
+    return [(r["volume"], r["relpath"]) for r in store.unrecognised()
+            if naming.mentions(exact_path(r["relpath"]), key, longer)]
 
 
 def check_reason(customer: str, reason: str) -> None:
@@ -140,8 +160,10 @@ def erase(config, store, audit, clock, customer: str, reason: str, *, should_sto
         with store.transaction():
             erasure_id = store.add_erasure(token=token, customer_key=key, on=now.date(), at=now,
                                            reason=reason, pending=found.offline)
+            held = {g["id"] for g in found.trash if g["held"]}  # stays, named: a hold wins
             for group in store.customer_trash(key):
-                if group["volume"] in found.offline:  # kept as path tokens only, for later
+                if group["volume"] in found.offline and group["id"] not in held:
+                    # kept as path tokens only, for later
                     store.hold_pending_trash(erasure_id, group["id"], {
                         f[0]: _path_token(audit, group["volume"], f[0])
                         for f in store.trashed_files(group["id"])})
@@ -158,46 +180,57 @@ def erase(config, store, audit, clock, customer: str, reason: str, *, should_sto
         executor.close()
 
 
-def finish_running(config, store, audit, executor, result) -> None:
+def finish_running(config, store, audit, executor, result, more_holds=tuple) -> None:
     """Finish the online part of every erasure a crash (or a stop) cut short."""
     for row in store.running_erasures():
         pending = {p["volume"] for p in store.pending_erasures() if p["erasure_id"] == row["id"]}
         volumes = [v.name for v in config.volumes if v.name not in pending]
         log.info("erasure_resumed", erasure=row["id"])
         _carry_out(config, store, audit, executor, row["id"], row["customer_key"], _EVERY_DATE,
-                   volumes, result)
+                   volumes, result, more_holds=more_holds)
 
 
 def carry_out_pending(config, store, audit, executor, result,
-                      scan: Callable[[str], None] | None) -> int:
+                      scan: Callable[[str], None] | None, more_holds=tuple) -> int:
     """Carry out the pending erasures whose volume is online now (apply calls this): the
     volume is scanned first (its rows went with the erasure), then the customer's shoots on it
-    dated on or before the erasure go for good, and their trashed files. Return how many
+    dated on or before the erasure go for good, and their trashed files, but what a hold
+    (stored, configured, or more_holds(): a config reloaded meanwhile) keeps. Return how many
     pending erasures were done."""
-    finish_running(config, store, audit, executor, result)
+    finish_running(config, store, audit, executor, result, more_holds)
     rows = [r for r in store.pending_erasures() if online(executor, r["volume"])]
     if not rows or scan is None:
         return 0
     for volume in sorted({r["volume"] for r in rows}):
         scan(volume)
-    tokens = {audit.token("customer", k): k for k in store.customer_keys()}
+    today = executor.now.date()
     done = 0
     for row in rows:
         if result.stopped:
             break
-        key = tokens.get(row["token"])
+        holds = ops.all_holds(config, store) + more_holds()
+        # a hold may name a customer the index has no row of any more
+        keys = set(store.customer_keys()) | {h.customer_key for h in holds if h.customer_key}
+        key = next((k for k in keys if audit.token("customer", k) == row["token"]), None)
         on = date.fromisoformat(row["on_date"])
         before = (result.erased_files, result.erased_bytes)
         audit.append("erase_pending", erasure=row["erasure_id"], customer=row["token"],
                      volume=row["volume"])
         if key is not None:
             _carry_out(config, store, audit, executor, row["erasure_id"], key, on,
-                       [row["volume"]], result, finish=False)
+                       [row["volume"]], result, finish=False, more_holds=more_holds)
         root = executor.root(row["volume"])
         trash = store.pending_trash(row["erasure_id"], row["volume"])
         if trash and root is not None:
+            holds = ops.all_holds(config, store) + more_holds()  # read again: promise 3
+
+            def held(rel, volume=row["volume"], key=key or "", holds=holds) -> bool:
+                return any(policy.hold_active(h, today) and policy.hold_reaches(
+                    h, volume, exact_path(rel), key) for h in holds)
+
             executor.erase_pending_trash(
-                root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result)
+                root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result,
+                held)
         if result.stopped:
             break
         with store.transaction():
@@ -214,40 +247,42 @@ def carry_out_pending(config, store, audit, executor, result,
 
 
 def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: date,
-               volumes: list[str], result, *, finish: bool = True) -> None:
+               volumes: list[str], result, *, finish: bool = True, more_holds=tuple) -> None:
     """Erase the customer's shoots dated on or before `on` and their trash on the given
     volumes; then scrub the stored reports and the index of what named them, and with
     `finish` close the erasure. Each shoot's intent is audited before its first file goes;
-    holds are read afresh for each shoot. A stop leaves the erasure running (or pending): the
-    next apply or erase goes on from there."""
+    holds are read afresh for each shoot and each trash group (promise 3). A stop leaves the
+    erasure running (or pending): the next apply or erase goes on from there."""
     from archivekeeper import report
 
     today = executor.now.date()
     wanted = set(volumes)
-    erased_ids = []
+    held = set()  # shoots a hold keeps (some of): their rows stay in the index
     before = (result.erased_files, result.erased_bytes)
-    for row in store.shoots(customer_key=key):
-        if (row["volume"] not in wanted or not online(executor, row["volume"])
-                or date.fromisoformat(row["date"]) > on):
+    for part in survey(config, store, key, today, lambda v: online(executor, v)).shoots:
+        shoot = store.shoot(part.shoot_id)
+        if (part.volume not in wanted or not part.online or shoot is None
+                or date.fromisoformat(shoot["date"]) > on):
+            held.update([part.shoot_id] if part.kept else [])
             continue
         if executor.stop_now(result):
             return
-        # holds read afresh right before each shoot: one added meanwhile protects it
-        shoot = next(iter_shoot_facts(store, [row]))
-        part = shoot_part(shoot, ops.all_holds(config, store), key, today, True)
+        part = shoot_part(store, shoot, key, today,
+                          ops.all_holds(config, store) + more_holds(), True)
+        if part.kept:
+            held.add(part.shoot_id)
         shoot_token = audit.token("shoot", f"{part.volume}:{part.path}")
         audit.append("erase_shoot", erasure=erasure_id, shoot=shoot_token,
                      files=len(part.erase), bytes=sum(f.size for f in part.erase),
                      kept=len(part.kept))
         gone = executor.erase_files(executor.root(part.volume), part.shoot_id, part.erase,
-                                    result)
+                                    result, _prune_stop(shoot["path"], key))
         audit.append("erase_shoot_done", erasure=erasure_id, shoot=shoot_token,
                      files=len(gone), skipped=len(part.erase) - len(gone))
-        if not part.kept:
-            erased_ids.append(part.shoot_id)
     for group in store.customer_trash(key):
         root = executor.root(group["volume"]) if group["volume"] in wanted else None
-        if root is None or _trash_held(group, ops.all_holds(config, store), key, today):
+        if root is None or trash_held(group, key, today,
+                                      ops.all_holds(config, store) + more_holds()):
             continue
         if executor.stop_now(result):
             return
@@ -257,15 +292,17 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
         executor.erase_trash(root, group, result)
     if result.stopped:
         return
-    report.redact(config, key)
+    longer = others(store, key)
+    report.redact(config, key, longer)
     with store.transaction():
-        left = {r["id"]: r["volume"] for r in store.shoots(customer_key=key)}
-        if finish:  # the rows of offline shoots go too: the pending erasure scans for them
-            erased_ids += [i for i, volume in left.items() if volume not in wanted]
-        unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
-                        if naming.mentions(exact_path(r["relpath"]), key)]
-        store.forget_customer(key, [i for i in erased_ids if i in left], unrecognised, today)
-        store.forget_holds(h["id"] for h in store.holds_ever() if _names(h, key, today))
+        # the rows of shoots left on the volumes erased now stay (held, changed, or dated
+        # after a pending erasure); with `finish`, those on offline volumes go, but held
+        # ones: the pending erasure scans for them
+        gone = [r["id"] for r in store.shoots(customer_key=key)
+                if finish and r["volume"] not in wanted and r["id"] not in held]
+        store.forget_customer(key, gone, unrecognised(store, key), today)
+        store.forget_holds(h["id"] for h in store.holds_ever()
+                           if _names(h, key, today, longer))
         if finish:
             store.finish_erasure(erasure_id)
             audit.append("erase_done", erasure=erasure_id, customer=audit.token("customer", key),
@@ -277,7 +314,17 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
                          "the next checkpoint")
 
 
-def _names(hold, key: str, today: date) -> bool:
+def _prune_stop(shoot_path: bytes, key: str) -> bytes:
+    """Where removing the folders an erased shoot leaves empty stops: its parent, or higher
+    while that folder is named for the customer (an empty "Mäkinen Anna/" goes with them;
+    the owner's "Arkisto/" stays: nothing outside a shoot is deleted)."""
+    parent = os.path.dirname(shoot_path)
+    while parent and naming.mentions(exact_path(os.path.basename(parent)), key):
+        parent = os.path.dirname(parent)
+    return parent
+
+
+def _names(hold, key: str, today: date, longer=()) -> bool:
     """A stored hold that keeps nothing now (released or ended) and whose text names the
     customer: it goes with the erasure."""
     ended = hold["released_at"] is not None or (
@@ -285,7 +332,7 @@ def _names(hold, key: str, today: date) -> bool:
     text = " ".join(str(hold[c]) for c in ("customer", "reason") if hold[c] is not None)
     if hold["path"] is not None:
         text += " " + exact_path(hold["path"])
-    return ended and naming.mentions(text, key)
+    return ended and naming.mentions(text, key, longer)
 
 
 def online(executor, volume: str) -> bool:
@@ -298,7 +345,7 @@ def _path_token(audit, volume: str, rel: bytes) -> str:
 
 
 def preview_lines(found: Survey) -> list[str]:
-    """The preview in words, one line each, for the terminal."""
+    """The preview in words, one line each, for the terminal (to be shown with show_path)."""
     lines = []
     for volume, row in sorted(found.volumes().items()):
         lines.append(f"{volume} ({row['state']}): {row['shoots']} shoots, {row['files']} files, "
@@ -306,13 +353,16 @@ def preview_lines(found: Survey) -> list[str]:
                                                  if row["state"] == "offline" else ""))
     for part in found.shoots:
         if part.kept:
-            lines.append(f"kept: {part.volume}:{show_path(part.path)}: {len(part.kept)} files, "
+            lines.append(f"kept: {part.volume}:{part.path}: {len(part.kept)} files, "
                          f"by {'; '.join(part.holds)}")
     for group in found.trash:
         lines.append(f"trash {group['id']} on {group['volume']}: {group['files']} files"
                      + (" (kept: held)" if group["held"] else ""))
     for volume in found.offline:
         lines.append(f"{volume} is offline: the erasure waits for it")
+    for volume, rel in found.unrecognised:
+        lines.append(f"unrecognised folder {volume}:{exact_path(rel)} bears the name: never "
+                     "deleted, see to it by hand")
     if not found.shoots and not found.trash:
         lines.append("the index holds no shoot or trash of this customer; the erasure record "
                      "still makes any shoot of theirs that turns up later due at once")

@@ -93,11 +93,13 @@ def _volume_holding(config, folder: Path) -> str | None:
 ERASED = "[erased]"
 
 
-def redact(config, customer_key: str) -> list[str]:
+def redact(config, customer_key: str, others=()) -> list[str]:
     """After an erasure: rewrite every stored report in report.dir that names the customer
     (in any form the matching accepts), from its JSON with each text that names them replaced
-    by "[erased]"; thumbnails of such a report go with it. Return the weeks rewritten."""
-    from archivekeeper.core.naming import mentions
+    by "[erased]"; thumbnails of such a report go with it. Another customer's longer name
+    holding theirs ("Anna Maria" for "Anna"; others: the keys the index knows, and those the
+    report names) is no mention of them. Return the weeks rewritten."""
+    from archivekeeper.core.naming import mentions, normalize_customer
     from archivekeeper.report import files, render
 
     directory = Path(config.report_dir)
@@ -112,19 +114,38 @@ def redact(config, customer_key: str) -> list[str]:
             files.remove_report(directory, week)
             weeks.append(week)
             continue
-        doc = _scrub(_unescape_paths(json.loads(texts["json"])), customer_key, mentions)
+        original = _unescape_paths(json.loads(texts["json"]))
+        longer = sorted({*others, *(normalize_customer(c) for c in _customers(original))})
+        doc = _scrub(original, customer_key, longer)
+        if doc == original:  # only another customer's longer name: leave it as it was
+            continue
         body = {"html": render.html(doc), "txt": render.text(doc), "json": render.json_text(doc)}
         files.write_reports(directory, week, body)
         weeks.append(week)
     return weeks
 
 
-def _scrub(value, key: str, mentions):
+def _customers(value):
+    """Every customer name a report document lists."""
     if isinstance(value, dict):
-        return {k: _scrub(v, key, mentions) for k, v in value.items()}
+        for k, v in value.items():
+            if k == "customer" and isinstance(v, str):
+                yield v
+            else:
+                yield from _customers(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _customers(v)
+
+
+def _scrub(value, key: str, others: list[str]):
+    from archivekeeper.core.naming import mentions
+
+    if isinstance(value, dict):
+        return {k: _scrub(v, key, others) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(v, key, mentions) for v in value]
-    if isinstance(value, str) and mentions(value, key):
+        return [_scrub(v, key, others) for v in value]
+    if isinstance(value, str) and mentions(value, key, others):
         return ERASED
     return value
 
