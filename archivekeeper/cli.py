@@ -548,9 +548,11 @@ def touch(app: App, customer, shoot, reason) -> None:
 @click.option("--yes", is_flag=True, help="Erase for good (without it: a preview only).")
 @click.option("--reason", default="", metavar="TEXT",
               help="Kept with the erasure record; must not name the customer.")
+@click.option("--force", is_flag=True,
+              help="Record the erasure of a customer the index does not know.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
-def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> None:
+def erase(app: App, customer: str, yes: bool, reason: str, force: bool, as_json: bool) -> None:
     """GDPR art. 17: preview an erasure of the customer; with --yes delete their files on
     online volumes for good (holds keep theirs), and leave a pending erasure for offline ones."""
     from archivekeeper.act.executor import Executor
@@ -581,6 +583,12 @@ def erase(app: App, customer: str, yes: bool, reason: str, as_json: bool) -> Non
             click.echo(show_path(line))
         click.echo("preview only: nothing was changed; add --yes to erase for good")
         return
+    if not force and not app.store.knows_customer(key):
+        # a typo ("Virtanen Mati") must not leave the owner believing the photos are gone
+        raise Failure(f"no shoot or trash of customer {show_path(customer)} in the index (check "
+                      "the spelling with `archivekeeper shoots --customer`); add --force to "
+                      "record the erasure anyway, so a shoot of theirs that turns up later is "
+                      "due at once")
     app.lock()
     found, result = op_call(erasure.erase, app.config, app.store, app.audit, app.clock,
                             customer, reason)

@@ -243,3 +243,13 @@ def test_the_next_report_says_what_was_erased_without_the_name(studio):
     assert [(e["volume"], e["files"], e["customer"]) for e in erased] == [
         ("online volumes", 4, "[erased]"), ("backup-1", 2, "[erased]")]
     assert name_leaks(studio.root / "reports") == []
+
+
+def test_a_customer_the_index_does_not_know_needs_force(studio):
+    archive(studio)
+    typo = studio.cli("erase", "--customer", "Mäkinen Ana", "--yes")
+    assert typo.returncode == 1 and "no shoot or trash of customer" in typo.stderr
+    assert "erase" not in studio.ok("audit", "show").stdout.split()
+    out = studio.ok("erase", "--customer", "Mäkinen Ana", "--yes", "--force").stdout
+    assert "the index holds no shoot or trash" in out
+    assert " erase " in studio.ok("audit", "show", "--customer", "mäkinen ana").stdout
