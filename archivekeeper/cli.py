@@ -583,13 +583,15 @@ def erase(app: App, customer: str, yes: bool, reason: str, force: bool, as_json:
             click.echo(show_path(line))
         click.echo("preview only: nothing was changed; add --yes to erase for good")
         return
+    app.lock()
+    # erase what is on the drives now: a folder restored or copied since the last scan too
+    app.scan()
     if not force and not app.store.knows_customer(key):
         # a typo ("Virtanen Mati") must not leave the owner believing the photos are gone
         raise Failure(f"no shoot or trash of customer {show_path(customer)} in the index (check "
                       "the spelling with `archivekeeper shoots --customer`); add --force to "
                       "record the erasure anyway, so a shoot of theirs that turns up later is "
                       "due at once")
-    app.lock()
     found, result = op_call(erasure.erase, app.config, app.store, app.audit, app.clock,
                             customer, reason)
     if as_json:
