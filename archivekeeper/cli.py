@@ -273,7 +273,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
          "last used", "state"],
         [[d["id"], d["volume"], show_path(d["path"]), show_path(d["customer"]), d["date"],
           d["date_source"],
-          d["type"] or "", d["files"], human_bytes(d["bytes"]), d["last_used"],
+          show_path(d["type"] or ""), d["files"], human_bytes(d["bytes"]), d["last_used"],
           d["state"] + (" (incomplete)" if d["incomplete"] else "")] for d in docs])
 
 
@@ -419,7 +419,7 @@ def explain(app: App, path: str, as_json: bool) -> None:
         return
     click.echo(f"{volume}:{show_path(doc['path'])}  (shoot {shoot.id}: {show_path(shoot.customer)}, "
                f"{shoot.date}, "
-               f"{shoot.type or 'no type'})")
+               f"{show_path(shoot.type or 'no type')})")
     click.echo(show_path(doc["reason"]))
     if doc["date"] is not None:
         after = " (after notice)" if doc["earliest_deletion"] != doc["date"] else ""
