@@ -58,6 +58,14 @@ def on_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def utf8_text(ctx, param, value):
+    """A name or reason given on the command line must be UTF-8 text: one with an undecodable
+    byte (a lone surrogate here) matches no folder name and cannot be stored."""
+    if value is not None and any("\ud800" <= c <= "\udfff" for c in value):
+        raise click.BadParameter(f"{show_path(value)} is not valid UTF-8 text")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH",
               help="Config file (default $ARCHIVEKEEPER_CONFIG, else "
@@ -248,7 +256,8 @@ class progress_bar:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME", help="Only this customer (normalised match).")
+@click.option("--customer", metavar="NAME", callback=utf8_text,
+              help="Only this customer (normalised match).")
 @click.option("--volume", "only", metavar="NAME", help="Only this volume.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
@@ -467,13 +476,13 @@ def hold() -> None:
 
 
 @hold.command("add")
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @click.option("--shoot", metavar="PATH")
 @click.option("--path", "path_", metavar="PATH")
 @click.option("--kind", required=True,
               type=click.Choice(["accounting", "invoice", "collection", "legal-claim",
                                  "restriction", "other"]))
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, callback=utf8_text)
 @click.option("--until", callback=parse_day, metavar="DATE", help="Last day held (inclusive).")
 @click.option("--force", is_flag=True, help="Hold a customer or path the index does not know.")
 @pass_app
@@ -527,9 +536,9 @@ def hold_release(app: App, hold_id: str) -> None:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @click.option("--shoot", metavar="PATH")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, callback=utf8_text)
 @pass_app
 def touch(app: App, customer, shoot, reason) -> None:
     """Record a use (re-order, re-delivery) for every copy."""
@@ -544,9 +553,9 @@ def touch(app: App, customer, shoot, reason) -> None:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME", required=True)
+@click.option("--customer", metavar="NAME", required=True, callback=utf8_text)
 @click.option("--yes", is_flag=True, help="Erase for good (without it: a preview only).")
-@click.option("--reason", default="", metavar="TEXT",
+@click.option("--reason", default="", metavar="TEXT", callback=utf8_text,
               help="Kept with the erasure record; must not name the customer.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
@@ -756,7 +765,7 @@ def audit_verify(app: App) -> None:
 
 @audit.command("show")
 @click.option("--since", callback=parse_day, metavar="DATE")
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @pass_app
 def audit_show(app: App, since, customer) -> None:
     """The audit log, readable; tokens resolved while the index knows them."""
