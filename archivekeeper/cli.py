@@ -781,7 +781,9 @@ def audit_show(app: App, since, customer) -> None:
             continue
         extra = {k: v for k, v in record.items() if k not in ("seq", "time", "event", "prev",
                                                                "mac")}
-        shown = " ".join(f"{k}={_resolve(v, names)}" for k, v in sorted(extra.items()))
+        # a token resolves to a customer or a volume:path: a folder name, shown escaped
+        shown = " ".join(f"{k}={show_path(str(_resolve(v, names)))}"
+                         for k, v in sorted(extra.items()))
         click.echo(f"{record.get('seq')} {record.get('time')} {record.get('event')} {shown}")
 
 

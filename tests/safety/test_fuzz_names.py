@@ -277,6 +277,15 @@ def run_scan_over_names(tmp_path: Path, how_many: int, seed: int) -> None:
     rows = [line for line in planned.stdout.split("\n") if "\t" in line]
     assert len(rows) == 1 + len(items) and all(row.count("\t") == 10 for row in rows)
     assert not RAW_CONTROL.search(planned.stdout), RAW_CONTROL.search(planned.stdout)
+    # the other text outputs that show names: held shoots, the audit log, explanations
+    for shoot in shoots[:3]:
+        target = "studio:" + decoded(fuzzing.json_path_bytes(shoot["path"]))
+        studio.ok("hold", "add", "--shoot", target, "--kind", "other", "--reason", "r")
+        explained = studio.ok("explain", target).stdout
+        assert not RAW_CONTROL.search(explained), explained
+    for args in (("hold", "list"), ("audit", "show")):
+        out = studio.ok(*args).stdout
+        assert not RAW_CONTROL.search(out), (args, out)
     fuzzing.note(f"scan over hostile names (seed {seed}): {made} folders, {len(shoots)} shoots, "
           f"{unrecognised} unrecognised, {len(items)} plan items")
     assert len(shoots) > made // 10 and unrecognised > made // 10
@@ -303,3 +312,17 @@ def test_a_shoot_type_with_control_and_bidi_characters_is_shown_escaped(studio):
         out = studio.ok(*args).stdout
         assert not RAW_CONTROL.search(out), (args, out)
         assert "\\x1b]0;pwned\\x07\\u202egpj" in out, (args, out)
+
+
+def test_audit_show_shows_the_names_it_resolves_escaped(studio):
+    """Found by running the text commands over the hostile tree: `audit show` resolves a
+    record's tokens to the customer or volume:path the index knows, and printed them raw."""
+    folder = "2019-05-12 Evil\x1b]0;pwned\x07\u202eName\nX"
+    studio.shoot("studio", folder, mtime=OLD)
+    studio.ok("scan")
+    studio.ok("hold", "add", "--shoot", f"studio:{folder}", "--kind", "other", "--reason", "r")
+    studio.ok("hold", "add", "--customer", "Evil\x1b]0;pwned\x07\u202eName X", "--kind", "other",
+              "--reason", "r")
+    out = studio.ok("audit", "show").stdout
+    assert not RAW_CONTROL.search(out), out
+    assert "target=studio:2019-05-12 Evil\\x1b]0;pwned\\x07\\u202eName\\nX" in out, out
