@@ -1,5 +1,6 @@
 """Promise 9 for camera files: a corrupt or hostile JPEG, TIFF or RAW never raises, never hangs
-past the EXIF reader's timeout, and gives None or a date that is written in the file.
+past the EXIF reader's timeout, and gives None or a date that is written in the file (and the
+report's thumbnail of it is a small JPEG or nothing).
 
 Mutants of the sample corpus (tests/safety/exif_mutations.py: bit flips, truncation, cyclic IFD
 chains and sub-IFDs, huge entry and value counts, far offsets, empty files) are read one by one
@@ -9,6 +10,8 @@ shoots (a pattern without {date}) from such files."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import random
@@ -22,9 +25,11 @@ import pytest
 from conftest import OLD, Studio
 from hypothesis import event, given
 from hypothesis import strategies as st
+from PIL import Image
 from structlog.testing import capture_logs
 
 from archivekeeper.index.exif import ExifReader
+from archivekeeper.report import thumbs
 from safety import fuzzing
 from safety.exif_mutations import load_seeds, mutate, suffix_of, written_in
 
@@ -102,14 +107,41 @@ def run_bulk(tmp_path: Path, seeds: dict[str, bytes], how_many: int, seed: int) 
     # a worker killed for a timeout was blamed on the file it was on; none died otherwise
     assert [entry["event"] for entry in logs if entry not in timeouts] == []
     assert all(entry["timeout"] == TIMEOUT for entry in timeouts)
+    check_thumbnails(tmp_path, mutants, seed)
 
 
+def check_thumbnails(folder: Path, mutants, seed: int) -> None:
+    """The report's thumbnails (report.thumbnails: true) decode the same files with Pillow, in
+    the reporting process: each gives a small JPEG or None, never an exception."""
+    made, slowest = 0, 0.0
+    for path, seed_name, how, _ in mutants:
+        started = time.monotonic()
+        uri = thumbs.data_uri(folder, os.fsdecode(os.path.basename(path)))
+        slowest = max(slowest, time.monotonic() - started)
+        if uri is not None:
+            made += 1
+            prefix = "data:image/jpeg;base64,"
+            assert uri.startswith(prefix), (seed_name, how)
+            with Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):]))) as picture:
+                assert picture.format == "JPEG" and max(picture.size) <= thumbs.MAX_SIDE
+    fuzzing.note(f"thumbnails of the same files (seed {seed}): {made} made, the rest skipped; "
+                 f"max {slowest:.3f} s per file")
+
+
+# Pillow warns of every corrupt EXIF block it meets while making a thumbnail, and of a mutant
+# that claims some 90 million pixels (DecompressionBombWarning; a JPEG, decoded at 1/8 scale)
+PILLOW_WARNINGS = pytest.mark.filterwarnings("ignore::UserWarning:PIL",
+                                             "ignore::PIL.Image.DecompressionBombWarning")
+
+
+@PILLOW_WARNINGS
 @pytest.mark.timeout(600)
 def test_2000_mutated_camera_files_give_none_or_their_own_date_within_the_timeout(
         tmp_path, seeds):
     run_bulk(tmp_path, seeds, fuzzing.count(2000), fuzzing.seed())
 
 
+@PILLOW_WARNINGS
 @pytest.mark.slow
 @pytest.mark.timeout(0)
 def test_20000_mutated_camera_files_slow(tmp_path, seeds):

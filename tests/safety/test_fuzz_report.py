@@ -17,6 +17,10 @@ from __future__ import annotations
 import json
 import random
 import re
+import struct
+import subprocess
+import sys
+import zlib
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -277,3 +281,34 @@ def test_a_text_argument_that_is_not_utf8_is_refused_as_a_usage_error(studio, ar
     result = studio.run(*args)
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
     assert "Bad\\xff Name" in result.stderr and "not valid UTF-8" in result.stderr
+
+
+def pixel_bomb(side: int) -> bytes:
+    """A PNG of side x side black pixels: a few hundred kB that decode to side² x 3 bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    rows = zlib.compress(b"\0" * ((side * 3 + 1) * side), 9)
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "report/thumbs.py decodes a PNG or TIFF (no draft mode) at full size: this 285 kB PNG of "
+    "10,000 x 10,000 pixels (under Pillow's own 179 M pixel limit) takes about 1.1 GB in the "
+    "reporting process, the daemon's when report.thumbnails is on; a pixel cap after draft() "
+    "would skip it, but how big a picture to decode is the report owner's call"))
+def test_a_thumbnail_of_a_pixel_bomb_costs_little_memory(tmp_path):
+    (tmp_path / "IMG_0001.png").write_bytes(pixel_bomb(10_000))
+    code = ("import resource, sys, warnings; from pathlib import Path; "
+            "warnings.simplefilter('ignore'); "
+            "from archivekeeper.report.thumbs import data_uri; "
+            "made = data_uri(Path(sys.argv[1]), 'IMG_0001.png'); "
+            "print(made is None, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120)
+    skipped, peak_mb = done.stdout.split()
+    assert int(peak_mb) < 300, f"peak {peak_mb} MB (thumbnail made: {skipped == 'False'})"
