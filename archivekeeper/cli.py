@@ -88,7 +88,13 @@ def check_config(app: App) -> None:
     cfg = app.config
     click.echo(f"{cfg.source}: configuration is valid "
                f"({len(cfg.volumes)} volumes, {len(cfg.rules)} rules, {len(cfg.holds)} holds)")
-    if (Path(cfg.state_dir) / "index.sqlite").exists():
+    try:
+        indexed = (Path(cfg.state_dir) / "index.sqlite").exists()
+    except OSError as exc:  # another user's 0700 state_dir, a name too long: the config stands
+        click.echo(f"warning: cannot look for the index in {show_path(str(cfg.state_dir))}: "
+                   f"{exc.strerror}; rules and holds were not checked against it", err=True)
+        indexed = False
+    if indexed:
         from archivekeeper import ops
         from archivekeeper.core import policy
 

@@ -287,6 +287,18 @@ def test_a_value_yaml_cannot_construct_is_an_error_on_its_line(tmp_path, value):
     assert stderr.startswith(f"{path}:{line}: "), stderr
 
 
+# Found by the long Hypothesis run: a valid config whose state_dir has a 10,000-character name;
+# check-config printed "configuration is valid", then looked for the index there and died of
+# the OSError (ENAMETOOLONG; EACCES too, for a user who may not enter another's state_dir).
+def test_check_config_says_so_when_it_cannot_look_for_the_index(tmp_path):
+    text = example(tmp_path).replace(f"{tmp_path}/state", f"{tmp_path}/" + "x" * 300, 1)
+    path = tmp_path / "archivekeeper.yaml"
+    code, _, stderr = check_in_process(path, text.encode())
+    assert code == EXIT_OK
+    assert re.search(r"^warning: cannot look for the index in .*: File name too long", stderr,
+                     re.M), stderr
+
+
 # --- as the installed command, memory capped -----------------------------------------------
 
 
