@@ -312,3 +312,14 @@ def test_a_thumbnail_of_a_pixel_bomb_costs_little_memory(tmp_path):
                           text=True, timeout=120)
     skipped, peak_mb = done.stdout.split()
     assert int(peak_mb) < 300, f"peak {peak_mb} MB (thumbnail made: {skipped == 'False'})"
+
+
+# Found by the text checks above, which had to ignore white space: a line wrapped at 80 columns
+# was split at every kind of white space and joined with single spaces, so a customer or folder
+# "Virtanen  Matti" (two spaces) or with an ideographic space read as another name.
+def test_a_wrapped_text_line_keeps_the_spaces_of_a_name():
+    name = "Virtanen  Matti\u3000Junior"
+    line = f"  - {name}, studio:2019-05-12 {name}: " + "a reason in many words " * 5
+    wrapped = list(render._fit([line]))
+    assert len(wrapped) > 1 and all(render.width(part) <= render.WIDTH for part in wrapped)
+    assert wrapped[0].startswith(f"  - {name}, studio:2019-05-12 {name}: "), wrapped
