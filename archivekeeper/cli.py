@@ -58,6 +58,14 @@ def on_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def utf8_text(ctx, param, value):
+    """A name or reason given on the command line must be UTF-8 text: one with an undecodable
+    byte (a lone surrogate here) matches no folder name and cannot be stored."""
+    if value is not None and any("\ud800" <= c <= "\udfff" for c in value):
+        raise click.BadParameter(f"{show_path(value)} is not valid UTF-8 text")
+    return value
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="PATH",
               help="Config file (default $ARCHIVEKEEPER_CONFIG, else "
@@ -80,7 +88,13 @@ def check_config(app: App) -> None:
     cfg = app.config
     click.echo(f"{cfg.source}: configuration is valid "
                f"({len(cfg.volumes)} volumes, {len(cfg.rules)} rules, {len(cfg.holds)} holds)")
-    if (Path(cfg.state_dir) / "index.sqlite").exists():
+    try:
+        indexed = (Path(cfg.state_dir) / "index.sqlite").exists()
+    except OSError as exc:  # another user's 0700 state_dir, a name too long: the config stands
+        click.echo(f"warning: cannot look for the index in {show_path(str(cfg.state_dir))}: "
+                   f"{exc.strerror}; rules and holds were not checked against it", err=True)
+        indexed = False
+    if indexed:
         from archivekeeper import ops
         from archivekeeper.core import policy
 
@@ -248,7 +262,8 @@ class progress_bar:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME", help="Only this customer (normalised match).")
+@click.option("--customer", metavar="NAME", callback=utf8_text,
+              help="Only this customer (normalised match).")
 @click.option("--volume", "only", metavar="NAME", help="Only this volume.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @pass_app
@@ -273,7 +288,7 @@ def shoots(app: App, customer: str | None, only: str | None, as_json: bool) -> N
          "last used", "state"],
         [[d["id"], d["volume"], show_path(d["path"]), show_path(d["customer"]), d["date"],
           d["date_source"],
-          d["type"] or "", d["files"], human_bytes(d["bytes"]), d["last_used"],
+          show_path(d["type"] or ""), d["files"], human_bytes(d["bytes"]), d["last_used"],
           d["state"] + (" (incomplete)" if d["incomplete"] else "")] for d in docs])
 
 
@@ -419,7 +434,7 @@ def explain(app: App, path: str, as_json: bool) -> None:
         return
     click.echo(f"{volume}:{show_path(doc['path'])}  (shoot {shoot.id}: {show_path(shoot.customer)}, "
                f"{shoot.date}, "
-               f"{shoot.type or 'no type'})")
+               f"{show_path(shoot.type or 'no type')})")
     click.echo(show_path(doc["reason"]))
     if doc["date"] is not None:
         after = " (after notice)" if doc["earliest_deletion"] != doc["date"] else ""
@@ -467,13 +482,13 @@ def hold() -> None:
 
 
 @hold.command("add")
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @click.option("--shoot", metavar="PATH")
 @click.option("--path", "path_", metavar="PATH")
 @click.option("--kind", required=True,
               type=click.Choice(["accounting", "invoice", "collection", "legal-claim",
                                  "restriction", "other"]))
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, callback=utf8_text)
 @click.option("--until", callback=parse_day, metavar="DATE", help="Last day held (inclusive).")
 @click.option("--force", is_flag=True, help="Hold a customer or path the index does not know.")
 @pass_app
@@ -527,9 +542,9 @@ def hold_release(app: App, hold_id: str) -> None:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @click.option("--shoot", metavar="PATH")
-@click.option("--reason", required=True)
+@click.option("--reason", required=True, callback=utf8_text)
 @pass_app
 def touch(app: App, customer, shoot, reason) -> None:
     """Record a use (re-order, re-delivery) for every copy."""
@@ -544,9 +559,9 @@ def touch(app: App, customer, shoot, reason) -> None:
 
 
 @cli.command()
-@click.option("--customer", metavar="NAME", required=True)
+@click.option("--customer", metavar="NAME", required=True, callback=utf8_text)
 @click.option("--yes", is_flag=True, help="Erase for good (without it: a preview only).")
-@click.option("--reason", default="", metavar="TEXT",
+@click.option("--reason", default="", metavar="TEXT", callback=utf8_text,
               help="Kept with the erasure record; must not name the customer.")
 @click.option("--force", is_flag=True,
               help="Record the erasure of a customer the index does not know.")
@@ -796,7 +811,7 @@ def audit_verify(app: App) -> None:
 
 @audit.command("show")
 @click.option("--since", callback=parse_day, metavar="DATE")
-@click.option("--customer", metavar="NAME")
+@click.option("--customer", metavar="NAME", callback=utf8_text)
 @pass_app
 def audit_show(app: App, since, customer) -> None:
     """The audit log, readable; tokens resolved while the index knows them."""
@@ -812,7 +827,9 @@ def audit_show(app: App, since, customer) -> None:
             continue
         extra = {k: v for k, v in record.items() if k not in ("seq", "time", "event", "prev",
                                                                "mac")}
-        shown = " ".join(f"{k}={_resolve(v, names)}" for k, v in sorted(extra.items()))
+        # a token resolves to a customer or a volume:path: a folder name, shown escaped
+        shown = " ".join(f"{k}={show_path(str(_resolve(v, names)))}"
+                         for k, v in sorted(extra.items()))
         click.echo(f"{record.get('seq')} {record.get('time')} {record.get('event')} {shown}")
 
 

@@ -104,13 +104,32 @@ class _YamlProblem(Exception):
         self.message = message
 
 
+# What pyyaml's constructors raise, instead of a YAMLError, on a value they cannot make into
+# what its tag says (`!!int x`, `!!set [1]`) or its look (a 5,000-digit number: int()'s limit).
+_UNCONSTRUCTIBLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that records duplicate keys and keeps impossible dates as text."""
+    """SafeLoader that records duplicate keys, keeps impossible dates as text and reports a
+    value it cannot construct as a YAML error at its line."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         # (mapping, first key node, repeated key node)
         self.duplicate_keys: list[tuple[yaml.MappingNode, yaml.Node, yaml.Node]] = []
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        # Depth first, so that a value that cannot be built fails in its own construct_object
+        # (pyyaml otherwise finishes lists and mappings later, away from their node).
+        self.deep_construct = True
+        return super().construct_document(node)
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except _UNCONSTRUCTIBLE:
+            raise yaml.constructor.ConstructorError(
+                None, None, _unconstructible(node), node.start_mark) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         explicit = [key for key, _ in node.value if key.tag != _MERGE_TAG]
@@ -134,6 +153,15 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+
+
+def _unconstructible(node: yaml.Node) -> str:
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    if isinstance(node, yaml.ScalarNode):
+        shown = repr(node.value if len(node.value) <= 40 else node.value[:37] + "...")
+    else:
+        shown = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+    return f"{shown} cannot be read as {tag} (a plain value of a sensible size, without a !! tag)"
 
 
 def _read_yaml(text: str, name: str) -> tuple[Any, dict[_Path, int], list[_Problem]]:

@@ -63,6 +63,8 @@ def describe(value: object) -> str:
     if isinstance(value, str):
         shown = value if len(value) <= 60 else value[:57] + "..."
         return f"text {shown!r}"
+    if isinstance(value, int) and abs(value) >= 10**60:  # str() refuses over 4,300 digits
+        return "a number over 60 digits long"
     if isinstance(value, int | float):
         return f"the number {value}"
     if isinstance(value, datetime):

@@ -91,14 +91,15 @@ def width(text: str) -> int:
 
 def _fit(lines, limit: int = WIDTH):
     """Wrap every line longer than limit columns at spaces (a word longer than a line is cut),
-    continuing two columns further in than the line began."""
+    continuing two columns further in than the line began. Only a plain space is a break: a
+    name's other white space, and a run of spaces inside it, are kept as they are."""
     for line in lines:
         if len(line) * 2 <= limit or width(line) <= limit:  # no character takes 3 columns
             yield line
             continue
         indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
         current = line[:len(indent) - 2]
-        for word in line.split():
+        for word in line[len(indent) - 2:].split(" "):
             candidate = f"{current} {word}" if current.strip() else current + word
             if width(candidate) <= limit:
                 current = candidate

@@ -10,6 +10,7 @@ HYPOTHESIS_PROFILE=long, or `pytest -m slow tests/safety`. A long run can be spl
 """
 
 import os
+import sys
 
 from hypothesis import HealthCheck, Phase, settings
 
@@ -24,3 +25,12 @@ settings.register_profile("ci-shrink", settings.get_profile("ci"),
 settings.register_profile("long", max_examples=5000, **_COMMON)
 settings.register_profile("long-part", settings.get_profile("long"),
                           max_examples=int(os.environ.get("ARCHIVEKEEPER_MODEL_EXAMPLES", 1000)))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fuzz tests' figures (cases made, times measured), one line per run."""
+    fuzzing = sys.modules.get("safety.fuzzing")
+    if fuzzing is not None and fuzzing.FIGURES:
+        terminalreporter.section("fuzz figures")
+        for line in fuzzing.FIGURES:
+            terminalreporter.write_line(line)
