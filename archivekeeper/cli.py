@@ -575,11 +575,6 @@ def erase(app: App, customer: str, yes: bool, reason: str, force: bool, as_json:
     from archivekeeper.index.scanner import human_bytes
     from archivekeeper.privacy import erase as erasure
 
-    for option, text in (("--customer", customer), ("--reason", reason)):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise Failure(f"{option} {show_path(text)}: not valid UTF-8", 2) from None
     op_call(erasure.check_reason, customer, reason)
     key = naming.normalize_customer(customer)
     if not key:
