@@ -13,6 +13,10 @@ never lead it: a log holding more records than remembered is fine when the remem
 hash matches; fewer is damage. Known limit: whoever can write the state files and the index
 alike (the same user) can cut the log back and make all three agree; only a copy of the head kept
 elsewhere (e.g. in the mailed report) would catch that.
+
+Fault testing: ``ARCHIVEKEEPER_AUDIT_FAULT=ENOSPC@N`` cuts the Nth write of records to
+audit.jsonl short halfway and raises OSError(ENOSPC), as a disk filling up does (``@N+``: that
+write and every later one; see archivekeeper/faults.py). Read once, at import.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from archivekeeper import faults
 from archivekeeper.core.naming import normalize_customer
 from archivekeeper.logs import get_logger
 
@@ -54,6 +59,7 @@ _HEAD_DOMAIN = b"archivekeeper audit.head\0"
 _TAIL_CHUNK = 8192
 
 _log = get_logger()
+_FAULT = faults.from_env("ARCHIVEKEEPER_AUDIT_FAULT")
 
 
 class AuditError(Exception):
@@ -136,6 +142,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _write_records(fd: int, data: bytes) -> None:
+    code = _FAULT.hit() if _FAULT is not None else None
+    if code is not None:
+        _write_all(fd, data[: len(data) // 2])
+        raise OSError(code, os.strerror(code))
+    _write_all(fd, data)
+    os.fsync(fd)
+
+
 def _read_tail(fd: int, size: int) -> _Tail:
     """Given an open log and its size, read backwards from the end only as far as the start of
     the last complete line."""
@@ -205,8 +220,7 @@ class AuditLog:
                     prev = line_hash(line)
                     written.append(record)
                     lines.append(line + b"\n")
-                _write_all(fd, b"".join(lines))
-                os.fsync(fd)
+                _write_records(fd, b"".join(lines))
             finally:
                 os.close(fd)
             if log_created:

@@ -3,10 +3,15 @@
 Paths are stored relative to the volume root as raw bytes (names need not be UTF-8), so a drive
 mounted somewhere else keeps its shoots. `secure_delete` is on so erased names do not linger in
 free pages; WAL lets the daemon and the CLI read while one writes.
+
+Fault testing: ``ARCHIVEKEEPER_STORE_FAULT=ENOSPC@N`` makes the Nth COMMIT fail as SQLite fails
+on that errno (ENOSPC: "database or disk is full"; ``@N+``: that COMMIT and every later one; see
+archivekeeper/faults.py). Read once, at import.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -17,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from archivekeeper import faults
 from archivekeeper.index.filelist import DamagedList, pack_files, unpack_files
 from archivekeeper.logs import exact_path, get_logger, show_path
 
@@ -174,6 +180,10 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 _FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
+_FAULT = faults.from_env("ARCHIVEKEEPER_STORE_FAULT")
+# What SQLite says when a write to the index fails with the errno (the fault hook's messages).
+_SQLITE_MESSAGES = {errno.ENOSPC: "database or disk is full", errno.EIO: "disk I/O error",
+                    errno.EROFS: "attempt to write a readonly database"}
 
 
 def _utc_text(at: datetime) -> str:
@@ -312,6 +322,8 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            if _FAULT is not None and (code := _FAULT.hit()) is not None:
+                raise sqlite3.OperationalError(_SQLITE_MESSAGES.get(code, "disk I/O error"))
             self.db.execute("COMMIT")
         except BaseException:
             if self.db.in_transaction:
