@@ -318,19 +318,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run a block in one IMMEDIATE transaction: all of it is stored, or none."""
+        """Run a block in one IMMEDIATE transaction: all of it is stored, or none. Raise
+        StoreError, naming the index, if it cannot be written (a full or failing disk)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
             if _FAULT is not None and (code := _FAULT.hit()) is not None:
                 raise sqlite3.OperationalError(_SQLITE_MESSAGES.get(code, "disk I/O error"))
             self.db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if self.db.in_transaction:
                 try:
                     self.db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
+            # another process holding the index is worth a retry (the doors say so); a disk
+            # that is full, read-only or failing is not
+            if isinstance(exc, sqlite3.OperationalError) and "locked" not in str(exc):
+                raise StoreError(f"{self.path}: cannot write the index ({exc}); this step was "
+                                 "not stored and nothing more was done: check the disk under "
+                                 "state_dir, then run the command again") from exc
             raise
 
     # -- meta ---------------------------------------------------------------------------------

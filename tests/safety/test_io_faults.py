@@ -1,0 +1,260 @@
+"""I/O faults (EIO, ENOSPC, EROFS, EACCES) at the Nth call of each place archivekeeper writes:
+fsops' file operations, the audit log's record writes and the index's commits, during `apply`,
+`trash purge`, `trash restore` and `erase --yes`, run as the installed CLI. Each run stops or
+skips with one clear line naming what failed (never a traceback), loses nothing, leaves an audit
+log that verifies, and the same command run again without the fault leaves the archive as a
+run that met no fault would have.
+
+The hooks (README, test hooks): ARCHIVEKEEPER_FAULT, ARCHIVEKEEPER_AUDIT_FAULT and
+ARCHIVEKEEPER_STORE_FAULT, each `ERRNO@N` (the Nth call) or `ERRNO@N+` (from the Nth on).
+
+The default run takes a few call numbers of each command and boundary, the errno turning with
+them; `pytest -m slow tests/safety/test_io_faults.py` (or ARCHIVEKEEPER_ALL_FAULTS=1) runs every
+errno at every call number a clean run makes, each one passing and from there on.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import DUE_RULES, OLD, Studio, at
+
+from archivekeeper import faults
+from archivekeeper.act import audit, fsops
+from archivekeeper.index import store
+
+DAY = date.today()
+LATER = DAY + timedelta(days=31)  # the trash of DAY has expired
+FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "JPEG/IMG_2.jpg": b"k" * 10,
+         "RAW/sub/IMG_1.CR2": b"r" * 300}
+ERASED = "Mäkinen Anna"
+DUE = ("2015-03-01 Mäkinen Anna", "Korhonen Päivi/01.04.2015 wedding")
+KEPT = ("2025-06-01 Virtanen Matti", "2025-07-01 Mäkinen Anna")
+ERRNOS = ("EIO", "ENOSPC", "EROFS", "EACCES")
+HOOKS = {"fsops": "ARCHIVEKEEPER_FAULT", "audit": "ARCHIVEKEEPER_AUDIT_FAULT",
+         "store": "ARCHIVEKEEPER_STORE_FAULT"}
+MODULES = {"fsops": fsops, "audit": audit, "store": store}
+# What a failed index write says (SQLite's words for the errno; store._SQLITE_MESSAGES).
+SQLITE_SAYS = {"ENOSPC": "database or disk is full", "EIO": "disk I/O error",
+               "EROFS": "attempt to write a readonly database", "EACCES": "disk I/O error"}
+
+
+@dataclass(frozen=True)
+class Command:
+    setup: tuple[str, ...]  # run first, without a fault
+    args: tuple[str, ...]
+    day: date
+    gone_for_good: tuple[str, ...]  # shoots whose files the command may delete for good
+    repeatable: bool = True  # run again after a scan, as its message may ask
+
+
+COMMANDS = {
+    "apply": Command((), ("apply",), DAY, ()),
+    "purge": Command(("apply",), ("trash", "purge"), LATER, DUE),
+    "restore": Command(("apply",), ("trash", "restore", "1"), DAY, (), repeatable=False),
+    "erase": Command(("apply",), ("erase", "--customer", ERASED, "--yes"), DAY,
+                     tuple(s for s in DUE + KEPT if s.endswith(ERASED))),
+}
+# How many calls of each boundary a clean run of each command makes on this archive
+# (test_a_clean_run_makes_the_calls_the_fault_points_count_on checks it).
+CALLS = {
+    ("fsops", "apply"): 27, ("fsops", "purge"): 19, ("fsops", "restore"): 13,
+    ("fsops", "erase"): 17,
+    ("audit", "apply"): 2, ("audit", "purge"): 4, ("audit", "restore"): 2, ("audit", "erase"): 5,
+    ("store", "apply"): 10, ("store", "purge"): 8, ("store", "restore"): 3, ("store", "erase"): 6,
+}
+ALL = bool(os.environ.get("ARCHIVEKEEPER_ALL_FAULTS"))
+
+
+def default_points() -> list[tuple[str, str, str]]:
+    """(boundary, command, ERRNO@N): calls 1-4 and the last of each, the errno turning with
+    them (and starting one further for each command, so every errno meets every boundary)."""
+    out = []
+    for (boundary, command), count in CALLS.items():
+        calls = sorted({n for n in (1, 2, 3, 4, count) if n <= count})
+        shift = list(COMMANDS).index(command)
+        out += [(boundary, command, f"{ERRNOS[(i + shift) % 4]}@{n}")
+                for i, n in enumerate(calls)]
+    return out
+
+
+def all_points() -> list[tuple[str, str, str]]:
+    """Every errno at every call, once; and ENOSPC from every call on (a disk that stays full)."""
+    return [(boundary, command, f"{name}@{n}{onward}")
+            for (boundary, command), count in CALLS.items()
+            for n in range(1, count + 1)
+            for name, onward in [(e, "") for e in ERRNOS] + [("ENOSPC", "+")]]
+
+
+def point_id(point) -> str:
+    return "-".join(point).replace("@", "at").replace("+", "on")
+
+
+def build(root: Path) -> Studio:
+    studio = Studio(root, volumes=("studio",), extra=DUE_RULES)
+    studio.init_volumes()
+    for rel in DUE:
+        studio.shoot("studio", rel, FILES, mtime=OLD)
+    for rel in KEPT:
+        studio.shoot("studio", rel, FILES, mtime=time.time() - 30 * 86400)
+    studio.ok("scan")
+    return studio
+
+
+def prepared(root: Path, command: Command) -> Studio:
+    studio = build(root)
+    if command.setup:
+        studio.ok(*command.setup)
+    studio.clock_env = at(command.day)
+    return studio
+
+
+def layout(studio: Studio) -> dict[str, list[str]]:
+    """Every file of the archive -> where it is: "place" and/or "trash" (once per batch holding
+    it). Wherever it is, its bytes must be the original ones."""
+    volume = studio.volumes["studio"]
+    trash = volume / ".archivekeeper" / "trash"
+    batches = sorted(trash.iterdir()) if trash.is_dir() else []
+    out = {}
+    for shoot in DUE + KEPT:
+        for name, data in FILES.items():
+            rel = f"{shoot}/{name}"
+            found = [("place", volume / rel)] + [("trash", batch / rel) for batch in batches]
+            out[rel] = [kind for kind, path in found if path.exists()]
+            for _, path in found:
+                if path.exists():
+                    assert path.read_bytes() == data, path
+    return out
+
+
+def trash_states(studio: Studio) -> dict[str, int]:
+    db = sqlite3.connect(studio.state / "index.sqlite")
+    try:
+        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
+    finally:
+        db.close()
+
+
+def age_folders(studio: Studio) -> None:
+    """Time passes: folders a run touched are no longer too fresh for a scan to trust."""
+    for dirpath, dirnames, _ in os.walk(studio.volumes["studio"]):
+        dirnames[:] = [d for d in dirnames if d != ".archivekeeper"]
+        os.utime(dirpath, (OLD, OLD))
+
+
+def finish(studio: Studio, command: Command) -> None:
+    """Run the command again without the fault; then, as apply and erase may ask when a shoot
+    changed under them, scan and run it once more."""
+    again = studio.run(*command.args)
+    done_already = "no restorable trash item 1" in again.output  # recovery finished it
+    assert again.exit_code == 0 or done_already, again.output
+    age_folders(studio)
+    studio.ok("scan")
+    if command.repeatable:
+        studio.ok(*command.args)
+
+
+_expected: dict[str, tuple[dict, dict]] = {}
+
+
+def fault_free(name: str, tmp_path_factory) -> tuple[dict, dict]:
+    """The layout and trash states a run that met no fault leaves."""
+    if name not in _expected:
+        command = COMMANDS[name]
+        studio = prepared(tmp_path_factory.mktemp(f"clean-{name}"), command)
+        studio.ok(*command.args)
+        _expected[name] = (layout(studio), trash_states(studio))
+    return _expected[name]
+
+
+def error_text(boundary: str, name: str) -> str:
+    if boundary == "store":
+        return SQLITE_SAYS[name]
+    return os.strerror(getattr(errno, name))
+
+
+def names_what_failed(boundary: str, line: str) -> bool:
+    """The file (fsops), the audit log or the index; and no advice that cannot help."""
+    if boundary == "fsops":
+        return any(shoot in line for shoot in DUE + KEPT)
+    if boundary == "audit":
+        return "audit.jsonl" in line
+    return "index.sqlite" in line and "another archivekeeper" not in line
+
+
+def check_fault_run(studio: Studio, boundary: str, command: Command, spec: str):
+    name = spec.split("@")[0]
+    result = studio.cli(*command.args, env={HOOKS[boundary]: spec})
+    stderr = result.stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    text = error_text(boundary, name)
+    naming = [line for line in stderr.splitlines() if text in line]
+    assert naming, ("the fault was not reached, or not named", stderr)
+    if not spec.endswith("+"):
+        assert len(naming) == 1, stderr  # one clear line, not an echo of it
+    assert all(names_what_failed(boundary, line) for line in naming), stderr
+    # an emptied folder that could not be removed costs nothing: that run may go on to its end
+    pruning_only = all("prune_failed" in line for line in naming)
+    assert result.returncode != 0 or pruning_only, (result.returncode, stderr)
+    return result
+
+
+def check_nothing_lost(studio: Studio, command: Command) -> None:
+    """Every file in place or in trash, once (or gone, if the command deletes it for good);
+    nothing of a shoot that was not due moved."""
+    for rel, where in layout(studio).items():
+        may_go = any(rel.startswith(s + "/") for s in command.gone_for_good)
+        assert len(where) == 1 or (may_go and not where), (rel, where)
+        if not may_go and any(rel.startswith(s + "/") for s in KEPT):
+            assert where == ["place"], (rel, where)
+
+
+def check_verifies(studio: Studio) -> None:
+    verified = studio.run("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+
+
+POINTS = all_points() if ALL else default_points()
+
+
+@pytest.mark.parametrize("point", POINTS, ids=point_id)
+def test_a_fault_stops_or_skips_clearly_loses_nothing_and_a_rerun_finishes(
+        point, tmp_path, tmp_path_factory):
+    boundary, name, spec = point
+    command = COMMANDS[name]
+    studio = prepared(tmp_path, command)
+    check_fault_run(studio, boundary, command, spec)
+    check_nothing_lost(studio, command)
+    check_verifies(studio)
+    finish(studio, command)
+    expected_layout, expected_states = fault_free(name, tmp_path_factory)
+    assert layout(studio) == expected_layout
+    assert trash_states(studio) == expected_states
+    check_verifies(studio)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(0)
+@pytest.mark.parametrize("point", [] if ALL else all_points(), ids=point_id)
+def test_every_fault_point(point, tmp_path, tmp_path_factory):
+    test_a_fault_stops_or_skips_clearly_loses_nothing_and_a_rerun_finishes(
+        point, tmp_path, tmp_path_factory)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_clean_run_makes_the_calls_the_fault_points_count_on(name, tmp_path, monkeypatch):
+    command = COMMANDS[name]
+    studio = prepared(tmp_path, command)
+    counters = {b: faults.Fault(errno.EIO, 10**9, False) for b in MODULES}
+    for boundary, module in MODULES.items():
+        monkeypatch.setattr(module, "_FAULT", counters[boundary])
+    studio.ok(*command.args)
+    assert {b: c.calls for b, c in counters.items()} == {
+        b: CALLS[(b, name)] for b in MODULES}
