@@ -142,13 +142,25 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _write_records(fd: int, data: bytes) -> None:
-    code = _FAULT.hit() if _FAULT is not None else None
-    if code is not None:
-        _write_all(fd, data[: len(data) // 2])
-        raise OSError(code, os.strerror(code))
-    _write_all(fd, data)
-    os.fsync(fd)
+def _append_or_cut_back(fd: int, data: bytes) -> None:
+    """Given the open log, append data and fsync it. If that fails, cut off what part of it
+    was written, so the log ends with its last whole record and verifies; should the cut fail
+    too, the next append repairs the torn line (_prepare_tail)."""
+    end = os.fstat(fd).st_size
+    try:
+        code = _FAULT.hit() if _FAULT is not None else None
+        if code is not None:
+            _write_all(fd, data[: len(data) // 2])
+            raise OSError(code, os.strerror(code))
+        _write_all(fd, data)
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        except OSError:
+            pass  # the error to report is the write's
+        raise
 
 
 def _read_tail(fd: int, size: int) -> _Tail:
@@ -206,26 +218,31 @@ class AuditLog:
         # Read before the lock: the memory never leads the log, so it cannot be stale-high; and
         # no SQLite call is made while audit.lock is held (a writer may be waiting for it).
         remembered = self._remembered()
-        with self._locked(fcntl.LOCK_EX):
-            key = self._load_key(create=True, remembered=remembered)
-            fd = self._open_for_append(remembered)
-            try:
-                seq, prev, log_created = self._prepare_tail(fd, key, remembered)
-                written: list[dict] = []
-                lines: list[bytes] = []
-                for event, fields in records:
-                    seq += 1
-                    record = self._seal(key, {**fields, "seq": seq, "event": event, "prev": prev})
-                    line = canonical(record)
-                    prev = line_hash(line)
-                    written.append(record)
-                    lines.append(line + b"\n")
-                _write_records(fd, b"".join(lines))
-            finally:
-                os.close(fd)
-            if log_created:
-                _fsync_dir(self.state_dir)
-            self._write_head(key, seq, prev)
+        try:
+            with self._locked(fcntl.LOCK_EX):
+                key = self._load_key(create=True, remembered=remembered)
+                fd = self._open_for_append(remembered)
+                try:
+                    seq, prev, log_created = self._prepare_tail(fd, key, remembered)
+                    written: list[dict] = []
+                    lines: list[bytes] = []
+                    for event, fields in records:
+                        seq += 1
+                        record = self._seal(key, {**fields, "seq": seq, "event": event,
+                                                  "prev": prev})
+                        line = canonical(record)
+                        prev = line_hash(line)
+                        written.append(record)
+                        lines.append(line + b"\n")
+                    _append_or_cut_back(fd, b"".join(lines))
+                finally:
+                    os.close(fd)
+                if log_created:
+                    _fsync_dir(self.state_dir)
+                self._write_head(key, seq, prev)
+        except OSError as exc:  # a full, read-only or failing disk under state_dir
+            raise AuditError(f"cannot write {exc.filename or self._log_path}: "
+                             f"{exc.strerror or exc}") from exc
         if self.memory is not None:
             # Inside the caller's transaction this commits with the action's own changes; a
             # crash before that commit leaves the memory behind the log, which verify accepts.
