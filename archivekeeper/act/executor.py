@@ -37,6 +37,7 @@ class RunResult:
     erased_files: int = 0  # deleted for good by an erasure (art. 17)
     erased_bytes: int = 0
     stopped: bool = False  # should_stop said stop: the rest is left for the next run
+    failed: int = 0  # file operations the system failed (a full or failing disk): in skipped
 
     @property
     def changed(self) -> bool:
@@ -302,7 +303,7 @@ class Executor:
                 outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
                                                                       f.inode))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             outcomes[rel] = outcome
             if outcome.status == "moved":
                 moved.append(rel)
@@ -363,7 +364,7 @@ class Executor:
                     outcome = root.unlink_trash(group["batch"], rel, self.expect(
                         root, size, mtime_ns, inode_from_sql(inode)))
                 except fsops.FsError as exc:
-                    outcome = fsops.Outcome("refused", exc.reason)
+                    outcome = _failed(result, exc)
                 if outcome.status in ("unlinked", "gone"):
                     purged.append(rel)
                     result.purged_files += 1
@@ -406,7 +407,7 @@ class Executor:
                 outcome = root.restore(group["batch"], rel,
                                        self.expect(root, size, mtime_ns, inode_from_sql(inode)))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             if outcome.status == "restored":
                 restored.append(rel)
             else:
@@ -440,7 +441,7 @@ class Executor:
             try:
                 outcome = root.unlink(rel, self.expect(root, f.size, f.mtime_ns, f.inode))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             if outcome.status in ("unlinked", "gone"):
                 gone.append(rel)
                 result.erased_files += 1
@@ -470,7 +471,7 @@ class Executor:
                     outcome = root.unlink_trash(group["batch"], rel, self.expect(
                         root, size, mtime_ns, inode_from_sql(inode)))
                 except fsops.FsError as exc:
-                    outcome = fsops.Outcome("refused", exc.reason)
+                    outcome = _failed(result, exc)
             if outcome.status in ("unlinked", "gone"):
                 purged.append(rel)
                 result.erased_files += 1
@@ -511,7 +512,7 @@ class Executor:
                         outcome = root.unlink_trash(batch, rel, self.expect(
                             root, row["size"], row["mtime_ns"], inode_from_sql(row["inode"])))
                     except fsops.FsError as exc:
-                        outcome = fsops.Outcome("refused", exc.reason)
+                        outcome = _failed(result, exc)
                     if outcome.status not in ("unlinked", "gone"):
                         result.skipped.append(f"{root.name}: a trashed file of the erasure: "
                                               f"{outcome.status} ({outcome.detail})")
@@ -524,6 +525,13 @@ class Executor:
             done += len(purged)
             _prune_trash(root, batch, purged)
         return done
+
+
+def _failed(result: RunResult, exc: fsops.FsError) -> fsops.Outcome:
+    """A file operation the system failed (EIO, ENOSPC, EROFS, EACCES...): the file stays where
+    it was; counted, so that the run ends in an error rather than as done."""
+    result.failed += 1
+    return fsops.Outcome("failed", exc.reason)
 
 
 def _prune_trash(root: fsops.VolumeRoot, batch: str, emptied: list[bytes]) -> None:
