@@ -37,7 +37,8 @@ class RunResult:
     erased_files: int = 0  # deleted for good by an erasure (art. 17)
     erased_bytes: int = 0
     stopped: bool = False  # should_stop said stop: the rest is left for the next run
-    failed: int = 0  # file operations the system failed (a full or failing disk): in skipped
+    failed: list[str] = field(default_factory=list)  # why each file operation the system
+    # failed (a full or failing disk) failed, e.g. "Input/output error"; in skipped too
 
     @property
     def changed(self) -> bool:
@@ -226,7 +227,7 @@ class Executor:
                 changed = verified[item.shoot_id]
                 facts = [] if changed else self._still_due(item, rules, holds_now(), erasures,
                                                            plan.as_of)
-                moved, moved_bytes = 0, 0
+                moved, moved_bytes, failed_before = 0, 0, len(result.failed)
                 if changed:
                     result.skipped.append(f"{item.volume}:{show_path(item.path)}: {changed}; nothing of "
                                           "it moved (run `archivekeeper scan`)")
@@ -237,7 +238,8 @@ class Executor:
                     result.skipped.append(f"{item.volume}:{show_path(item.path)}: no longer due")
                 done.append(("trash_done", {"batch": batch, "shoot": token, "files": moved,
                                             "bytes": moved_bytes,
-                                            "skipped": len(item.files) - moved}))
+                                            "skipped": len(item.files) - moved,
+                                            "failed": len(result.failed) - failed_before}))
             self.audit.append_many(done)
         self._audit_stop(result, "trash")
         return result
@@ -530,7 +532,7 @@ class Executor:
 def _failed(result: RunResult, exc: fsops.FsError) -> fsops.Outcome:
     """A file operation the system failed (EIO, ENOSPC, EROFS, EACCES...): the file stays where
     it was; counted, so that the run ends in an error rather than as done."""
-    result.failed += 1
+    result.failed.append(exc.reason)
     return fsops.Outcome("failed", exc.reason)
 
 

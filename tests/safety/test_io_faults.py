@@ -16,21 +16,29 @@ errno at every call number a clean run makes, each one passing and from there on
 from __future__ import annotations
 
 import errno
+import io
+import json
 import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import DUE_RULES, OLD, Studio, at
+from e2e.test_daemon import TEST_CONFIG, run_daemon  # noqa: F401 (a fixture)
+from unit.test_daemon_decisions import FakeWatcher, Monotonic
 
-from archivekeeper import faults
+from archivekeeper import faults, logs
 from archivekeeper.act import audit, fsops
+from archivekeeper.clock import FixedClock
 from archivekeeper.index import store
+from archivekeeper.service.daemon import Daemon, Job
+from archivekeeper.session import Session
 
 DAY = date.today()
+NOON = datetime(DAY.year, DAY.month, DAY.day, 12).astimezone()  # the Studio's clock
 LATER = DAY + timedelta(days=31)  # the trash of DAY has expired
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "JPEG/IMG_2.jpg": b"k" * 10,
          "RAW/sub/IMG_1.CR2": b"r" * 300}
@@ -97,8 +105,8 @@ def point_id(point) -> str:
     return "-".join(point).replace("@", "at").replace("+", "on")
 
 
-def build(root: Path) -> Studio:
-    studio = Studio(root, volumes=("studio",), extra=DUE_RULES)
+def build(root: Path, extra: str = DUE_RULES) -> Studio:
+    studio = Studio(root, volumes=("studio",), extra=extra)
     studio.init_volumes()
     for rel in DUE:
         studio.shoot("studio", rel, FILES, mtime=OLD)
@@ -258,3 +266,62 @@ def test_a_clean_run_makes_the_calls_the_fault_points_count_on(name, tmp_path, m
     studio.ok(*command.args)
     assert {b: c.calls for b, c in counters.items()} == {
         b: CALLS[(b, name)] for b in MODULES}
+
+
+@pytest.mark.parametrize("hook, spec, ends, says", [
+    # the first record the daemon writes is the catch-up apply's: the job fails
+    ("ARCHIVEKEEPER_AUDIT_FAULT", "ENOSPC@1", "job_failed", "No space left on device"),
+    # its first file operation fails: the job moves the rest and ends with that one failed
+    ("ARCHIVEKEEPER_FAULT", "EIO@1", "job_finished", "Input/output error"),
+], ids=["audit", "fsops"])
+def test_the_daemon_logs_a_failed_apply_goes_on_and_its_next_report_names_it(
+        tmp_path, run_daemon, hook, spec, ends, says):  # noqa: F811 (the fixture)
+    studio = build(tmp_path, TEST_CONFIG + DUE_RULES)
+    daemon = run_daemon(studio, env={hook: spec})
+    applied = daemon.wait(ends, job="apply", why="catch_up", timeout=60)
+    assert says in json.dumps(applied, ensure_ascii=False), applied
+    assert "internal error" not in json.dumps(applied), applied
+    # the next job runs: the catch-up report, the next report, which names the failure
+    report = daemon.wait("job_finished", job="report", why="catch_up", timeout=60)
+    doc = json.loads(next(Path(p) for p in report["paths"] if p.endswith(".json")).read_text())
+    failed = [p for p in doc["problems"] if p["kind"] == "job"]
+    assert len(failed) == 1 and "apply" in failed[0]["text"] and says in failed[0]["text"], (
+        doc["problems"])
+    # a file the disk failed is not said to have changed, or to be no longer due
+    assert not any("no longer due" in p["text"] for p in doc["problems"]), doc["problems"]
+    assert daemon.proc.poll() is None
+    assert daemon.stop() == 0
+    check_nothing_lost(studio, COMMANDS["apply"])
+    check_verifies(studio)
+
+
+def test_a_failure_the_full_index_cannot_take_is_kept_until_it_can_and_reported(
+        tmp_path, monkeypatch):
+    studio = build(tmp_path, TEST_CONFIG + DUE_RULES)
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    stream = io.StringIO()
+    logs.configure(stream=stream, json=True)
+    daemon = Daemon(Session(str(studio.config), FixedClock(NOON)), monotonic=Monotonic(),
+                    make_watcher=FakeWatcher)
+    try:
+        daemon.start_watching()
+        monkeypatch.setattr(store, "_FAULT", faults.Fault(errno.ENOSPC, 1, onward=True))
+        daemon.run_job(Job("apply"))  # the disk under state_dir is full from here on
+        monkeypatch.setattr(store, "_FAULT", None)  # room again
+        daemon.run_job(Job("scan"))
+    finally:
+        daemon.close()
+        daemon.session.close()
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failed = [e for e in events if e["event"] == "job_failed"]
+    assert [e["job"] for e in failed] == ["apply"]
+    assert "index.sqlite" in failed[0]["error"] and "disk is full" in failed[0]["error"]
+    assert [e["event"] for e in events].count("job_failure_not_stored") == 1
+    assert [e["job"] for e in events if e["event"] == "job_finished"] == ["scan"]
+    out = tmp_path / "out"
+    studio.ok("report", "--out", str(out))
+    doc = json.loads(next(out.glob("*.json")).read_text())
+    assert [p["text"] for p in doc["problems"] if p["kind"] == "job"] == [
+        f"the daemon's apply job (schedule) failed on {NOON.isoformat()[:16]}: "
+        + failed[0]["error"]]
+    check_nothing_lost(studio, COMMANDS["apply"])
