@@ -20,6 +20,7 @@ import io
 import json
 import os
 import sqlite3
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -188,6 +189,12 @@ def error_text(boundary: str, name: str) -> str:
     return os.strerror(getattr(errno, name))
 
 
+def full_disk_says(line: str) -> bool:
+    """What a full disk under state_dir makes a command say: as the store and audit hooks."""
+    return ("index.sqlite: cannot write the index (database or disk is full)" in line
+            or ("audit log: cannot write" in line and "No space left on device" in line))
+
+
 def names_what_failed(boundary: str, line: str) -> bool:
     """The file (fsops), the audit log or the index; and no advice that cannot help."""
     if boundary == "fsops":
@@ -325,3 +332,71 @@ def test_a_failure_the_full_index_cannot_take_is_kept_until_it_can_and_reported(
         f"the daemon's apply job (schedule) failed on {NOON.isoformat()[:16]}: "
         + failed[0]["error"]]
     check_nothing_lost(studio, COMMANDS["apply"])
+
+
+@pytest.fixture
+def tmpfs():
+    """tmpfs(target, size) mounts a tmpfs of that size for one test; unmounted at teardown."""
+    mounted: list[Path] = []
+
+    def mount(target: Path, size: str) -> None:
+        target.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                               str(target)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root and mount rights): {done.stderr}")
+        mounted.append(target)
+
+    yield mount
+    for target in reversed(mounted):
+        subprocess.run(["umount", "--lazy", str(target)], check=True)
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """Fill the filesystem of folder with one file, then free `leave` bytes of it."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        chunk = 1 << 20
+        while chunk:
+            try:
+                os.write(fd, bytes(chunk))
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+                chunk //= 2
+        os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+    finally:
+        os.close(fd)
+    return filler
+
+
+@pytest.mark.parametrize("name, leave_kb", [
+    ("apply", 0), ("apply", 16), ("purge", 16), ("purge", 64), ("restore", 0), ("erase", 0),
+    ("erase", 64)])
+def test_a_real_full_disk_under_state_dir_does_what_the_hooks_do(name, leave_kb, tmp_path,
+                                                                 tmp_path_factory, tmpfs):
+    # state_dir on a 2 MB tmpfs, filled up but for leave_kb: the run meets ENOSPC partway
+    tmpfs(tmp_path / "state", "2m")
+    command = COMMANDS[name]
+    studio = prepared(tmp_path, command)
+    # SQLite creates index.sqlite-shm when it opens the index, which a full disk refuses:
+    # holding the index open keeps it, so the run gets as far as its writes
+    held = sqlite3.connect(studio.state / "index.sqlite")
+    try:
+        held.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every write needs new room
+        filler = fill(studio.state, leave_kb * 1024)
+        result = studio.cli(*command.args)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert [line for line in result.stderr.splitlines() if full_disk_says(line)] == [
+            result.stderr.splitlines()[-1]], result.stderr
+        check_nothing_lost(studio, command)
+        check_verifies(studio)  # still full
+        filler.unlink()
+    finally:
+        held.close()
+    finish(studio, command)
+    expected_layout, expected_states = fault_free(name, tmp_path_factory)
+    assert layout(studio) == expected_layout
+    assert trash_states(studio) == expected_states
+    check_verifies(studio)
