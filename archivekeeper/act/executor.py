@@ -37,8 +37,9 @@ class RunResult:
     erased_files: int = 0  # deleted for good by an erasure (art. 17)
     erased_bytes: int = 0
     stopped: bool = False  # should_stop said stop: the rest is left for the next run
-    failed: list[str] = field(default_factory=list)  # why each file operation the system
-    # failed (a full or failing disk) failed, e.g. "Input/output error"; in skipped too
+    # what the system said of each file operation it failed, e.g. "Input/output error" (a
+    # full, read-only or failing disk); each is in skipped too
+    failed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:

@@ -184,6 +184,7 @@ _FAULT = faults.from_env("ARCHIVEKEEPER_STORE_FAULT")
 # What SQLite says when a write to the index fails with the errno (the fault hook's messages).
 _SQLITE_MESSAGES = {errno.ENOSPC: "database or disk is full", errno.EIO: "disk I/O error",
                     errno.EROFS: "attempt to write a readonly database"}
+_DISK_TROUBLE = ("disk is full", "disk I/O error", "readonly database")
 
 
 def _utc_text(at: datetime) -> str:
@@ -332,9 +333,9 @@ class Store:
                     self.db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
-            # another process holding the index is worth a retry (the doors say so); a disk
-            # that is full, read-only or failing is not
-            if isinstance(exc, sqlite3.OperationalError) and "locked" not in str(exc):
+            # a disk that is full, read-only or failing: not a lock to wait for, nor our bug
+            if isinstance(exc, sqlite3.OperationalError) and any(
+                    words in str(exc) for words in _DISK_TROUBLE):
                 raise StoreError(f"{self.path}: cannot write the index ({exc}); this step was "
                                  "not stored and nothing more was done: check the disk under "
                                  "state_dir, then run the command again") from exc
