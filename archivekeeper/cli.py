@@ -665,6 +665,8 @@ def apply_cmd(app: App, dry_run: bool) -> None:
                f"{result.purged_files} files ({human_bytes(result.purged_bytes)})"
                + (f"; erased {result.erased_files} files ({human_bytes(result.erased_bytes)}) "
                   "for good (pending erasures)" if result.erased_files else ""))
+    if result.failed:  # each named above; the files stay where they were for the next run
+        sys.exit(EXIT_RUNTIME)
 
 
 @cli.group()
@@ -717,6 +719,8 @@ def trash_purge(app: App) -> None:
     for line in result.skipped:
         click.echo(f"skipped: {line}", err=True)
     click.echo(f"purged {result.purged_files} files ({human_bytes(result.purged_bytes)})")
+    if result.failed:
+        sys.exit(EXIT_RUNTIME)
 
 
 @cli.command()

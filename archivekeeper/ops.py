@@ -548,10 +548,12 @@ def apply(config, store: Store, audit, clock, *, dry_run: bool,
             if erased is not None:
                 result.erased_files, result.erased_bytes = erased.erased_files, erased.erased_bytes
                 result.skipped[:0] = erased.skipped
+                result.failed += erased.failed
             if not result.stopped:
                 purged = executor.purge(lambda: all_holds(config, store) + more_holds())
                 result.purged_files, result.purged_bytes = purged.purged_files, purged.purged_bytes
                 result.skipped += purged.skipped
+                result.failed += purged.failed
                 result.stopped = purged.stopped
         finally:
             _end_run(store, run_id, result is None or result.changed, clock)

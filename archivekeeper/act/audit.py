@@ -13,6 +13,10 @@ never lead it: a log holding more records than remembered is fine when the remem
 hash matches; fewer is damage. Known limit: whoever can write the state files and the index
 alike (the same user) can cut the log back and make all three agree; only a copy of the head kept
 elsewhere (e.g. in the mailed report) would catch that.
+
+Fault testing: ``ARCHIVEKEEPER_AUDIT_FAULT=ENOSPC@N`` cuts the Nth write of records to
+audit.jsonl short halfway and raises OSError(ENOSPC), as a disk filling up does (``@N+``: that
+write and every later one; see archivekeeper/faults.py). Read once, at import.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from archivekeeper import faults
 from archivekeeper.core.naming import normalize_customer
 from archivekeeper.logs import get_logger
 
@@ -54,6 +59,7 @@ _HEAD_DOMAIN = b"archivekeeper audit.head\0"
 _TAIL_CHUNK = 8192
 
 _log = get_logger()
+_FAULT = faults.from_env("ARCHIVEKEEPER_AUDIT_FAULT")
 
 
 class AuditError(Exception):
@@ -136,6 +142,27 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
+def _append_or_cut_back(fd: int, data: bytes) -> None:
+    """Given the open log, append data and fsync it. If that fails, cut off what part of it
+    was written, so the log ends with its last whole record and verifies; should the cut fail
+    too, the next append repairs the torn line (_prepare_tail)."""
+    end = os.fstat(fd).st_size
+    try:
+        code = _FAULT.hit() if _FAULT is not None else None
+        if code is not None:
+            _write_all(fd, data[: len(data) // 2])
+            raise OSError(code, os.strerror(code))
+        _write_all(fd, data)
+        os.fsync(fd)
+    except OSError:
+        try:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+        except OSError:
+            pass  # the error to report is the write's
+        raise
+
+
 def _read_tail(fd: int, size: int) -> _Tail:
     """Given an open log and its size, read backwards from the end only as far as the start of
     the last complete line."""
@@ -191,27 +218,31 @@ class AuditLog:
         # Read before the lock: the memory never leads the log, so it cannot be stale-high; and
         # no SQLite call is made while audit.lock is held (a writer may be waiting for it).
         remembered = self._remembered()
-        with self._locked(fcntl.LOCK_EX):
-            key = self._load_key(create=True, remembered=remembered)
-            fd = self._open_for_append(remembered)
-            try:
-                seq, prev, log_created = self._prepare_tail(fd, key, remembered)
-                written: list[dict] = []
-                lines: list[bytes] = []
-                for event, fields in records:
-                    seq += 1
-                    record = self._seal(key, {**fields, "seq": seq, "event": event, "prev": prev})
-                    line = canonical(record)
-                    prev = line_hash(line)
-                    written.append(record)
-                    lines.append(line + b"\n")
-                _write_all(fd, b"".join(lines))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if log_created:
-                _fsync_dir(self.state_dir)
-            self._write_head(key, seq, prev)
+        try:
+            with self._locked(fcntl.LOCK_EX):
+                key = self._load_key(create=True, remembered=remembered)
+                fd = self._open_for_append(remembered)
+                try:
+                    seq, prev, log_created = self._prepare_tail(fd, key, remembered)
+                    written: list[dict] = []
+                    lines: list[bytes] = []
+                    for event, fields in records:
+                        seq += 1
+                        record = self._seal(key, {**fields, "seq": seq, "event": event,
+                                                  "prev": prev})
+                        line = canonical(record)
+                        prev = line_hash(line)
+                        written.append(record)
+                        lines.append(line + b"\n")
+                    _append_or_cut_back(fd, b"".join(lines))
+                finally:
+                    os.close(fd)
+                if log_created:
+                    _fsync_dir(self.state_dir)
+                self._write_head(key, seq, prev)
+        except OSError as exc:  # a full, read-only or failing disk under state_dir
+            raise AuditError(f"cannot write {exc.filename or self._log_path}: "
+                             f"{exc.strerror or exc}") from exc
         if self.memory is not None:
             # Inside the caller's transaction this commits with the action's own changes; a
             # crash before that commit leaves the memory behind the log, which verify accepts.

@@ -37,6 +37,9 @@ class RunResult:
     erased_files: int = 0  # deleted for good by an erasure (art. 17)
     erased_bytes: int = 0
     stopped: bool = False  # should_stop said stop: the rest is left for the next run
+    # what the system said of each file operation it failed, e.g. "Input/output error" (a
+    # full, read-only or failing disk); each is in skipped too
+    failed: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -225,7 +228,7 @@ class Executor:
                 changed = verified[item.shoot_id]
                 facts = [] if changed else self._still_due(item, rules, holds_now(), erasures,
                                                            plan.as_of)
-                moved, moved_bytes = 0, 0
+                moved, moved_bytes, failed_before = 0, 0, len(result.failed)
                 if changed:
                     result.skipped.append(f"{item.volume}:{show_path(item.path)}: {changed}; nothing of "
                                           "it moved (run `archivekeeper scan`)")
@@ -236,7 +239,8 @@ class Executor:
                     result.skipped.append(f"{item.volume}:{show_path(item.path)}: no longer due")
                 done.append(("trash_done", {"batch": batch, "shoot": token, "files": moved,
                                             "bytes": moved_bytes,
-                                            "skipped": len(item.files) - moved}))
+                                            "skipped": len(item.files) - moved,
+                                            "failed": len(result.failed) - failed_before}))
             self.audit.append_many(done)
         self._audit_stop(result, "trash")
         return result
@@ -302,7 +306,7 @@ class Executor:
                 outcome = root.move_to_trash(rel, batch, self.expect(root, f.size, f.mtime_ns,
                                                                       f.inode))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             outcomes[rel] = outcome
             if outcome.status == "moved":
                 moved.append(rel)
@@ -363,7 +367,7 @@ class Executor:
                     outcome = root.unlink_trash(group["batch"], rel, self.expect(
                         root, size, mtime_ns, inode_from_sql(inode)))
                 except fsops.FsError as exc:
-                    outcome = fsops.Outcome("refused", exc.reason)
+                    outcome = _failed(result, exc)
                 if outcome.status in ("unlinked", "gone"):
                     purged.append(rel)
                     result.purged_files += 1
@@ -406,7 +410,7 @@ class Executor:
                 outcome = root.restore(group["batch"], rel,
                                        self.expect(root, size, mtime_ns, inode_from_sql(inode)))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             if outcome.status == "restored":
                 restored.append(rel)
             else:
@@ -441,7 +445,7 @@ class Executor:
             try:
                 outcome = root.unlink(rel, self.expect(root, f.size, f.mtime_ns, f.inode))
             except fsops.FsError as exc:
-                outcome = fsops.Outcome("refused", exc.reason)
+                outcome = _failed(result, exc)
             if outcome.status in ("unlinked", "gone"):
                 gone.append(rel)
                 result.erased_files += 1
@@ -471,7 +475,7 @@ class Executor:
                     outcome = root.unlink_trash(group["batch"], rel, self.expect(
                         root, size, mtime_ns, inode_from_sql(inode)))
                 except fsops.FsError as exc:
-                    outcome = fsops.Outcome("refused", exc.reason)
+                    outcome = _failed(result, exc)
             if outcome.status in ("unlinked", "gone"):
                 purged.append(rel)
                 result.erased_files += 1
@@ -513,7 +517,7 @@ class Executor:
                         outcome = root.unlink_trash(batch, rel, self.expect(
                             root, row["size"], row["mtime_ns"], inode_from_sql(row["inode"])))
                     except fsops.FsError as exc:
-                        outcome = fsops.Outcome("refused", exc.reason)
+                        outcome = _failed(result, exc)
                     if outcome.status not in ("unlinked", "gone"):
                         result.skipped.append(f"{root.name}: a trashed file of the erasure: "
                                               f"{outcome.status} ({outcome.detail})")
@@ -526,6 +530,13 @@ class Executor:
             done += len(purged)
             _prune_trash(root, batch, purged)
         return done
+
+
+def _failed(result: RunResult, exc: fsops.FsError) -> fsops.Outcome:
+    """A file operation the system failed (EIO, ENOSPC, EROFS, EACCES...): the file stays where
+    it was; counted, so that the run ends in an error rather than as done."""
+    result.failed.append(exc.reason)
+    return fsops.Outcome("failed", exc.reason)
 
 
 def _prune_trash(root: fsops.VolumeRoot, batch: str, emptied: list[bytes]) -> None:

@@ -30,6 +30,8 @@ A ``VolumeRoot`` is not thread-safe: use it from one thread.
 Crash testing: ``ARCHIVEKEEPER_CRASH_AT=N`` makes the process SIGKILL itself right before its Nth
 mutating system call (mkdir, rename, link, unlink, rmdir; attempts are counted, failed ones too),
 ``ARCHIVEKEEPER_CRASH_AFTER=N`` right after it. Both are read once, at import.
+Fault testing: ``ARCHIVEKEEPER_FAULT=EIO@N`` makes the Nth of those calls raise OSError(EIO)
+instead of running (``@N+``: that one and every later one; see archivekeeper/faults.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from archivekeeper import faults
 from archivekeeper.index.markers import (
     DIR_FLAGS,
     MARKER_NAME,
@@ -128,6 +131,7 @@ def _env_count(name: str) -> int | None:
 
 _CRASH_AT = _env_count("ARCHIVEKEEPER_CRASH_AT")
 _CRASH_AFTER = _env_count("ARCHIVEKEEPER_CRASH_AFTER")
+_FAULT = faults.from_env("ARCHIVEKEEPER_FAULT")
 _mutations = 0
 
 
@@ -142,6 +146,8 @@ def _mutate(call: Callable[..., T], *args: object, **kwargs: object) -> T:
         os.kill(os.getpid(), signal.SIGKILL)
     _mutations += 1
     try:
+        if _FAULT is not None:
+            _FAULT.check()
         return call(*args, **kwargs)
     finally:
         if _mutations == _CRASH_AFTER:

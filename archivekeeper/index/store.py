@@ -3,10 +3,15 @@
 Paths are stored relative to the volume root as raw bytes (names need not be UTF-8), so a drive
 mounted somewhere else keeps its shoots. `secure_delete` is on so erased names do not linger in
 free pages; WAL lets the daemon and the CLI read while one writes.
+
+Fault testing: ``ARCHIVEKEEPER_STORE_FAULT=ENOSPC@N`` makes the Nth COMMIT fail as SQLite fails
+on that errno (ENOSPC: "database or disk is full"; ``@N+``: that COMMIT and every later one; see
+archivekeeper/faults.py). Read once, at import.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -17,6 +22,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from archivekeeper import faults
 from archivekeeper.index.filelist import DamagedList, pack_files, unpack_files
 from archivekeeper.logs import exact_path, get_logger, show_path
 
@@ -174,6 +180,11 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 _FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
+_FAULT = faults.from_env("ARCHIVEKEEPER_STORE_FAULT")
+# What SQLite says when a write to the index fails with the errno (the fault hook's messages).
+_SQLITE_MESSAGES = {errno.ENOSPC: "database or disk is full", errno.EIO: "disk I/O error",
+                    errno.EROFS: "attempt to write a readonly database"}
+_DISK_TROUBLE = ("disk is full", "disk I/O error", "readonly database")
 
 
 def _utc_text(at: datetime) -> str:
@@ -308,17 +319,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run a block in one IMMEDIATE transaction: all of it is stored, or none."""
+        """Run a block in one IMMEDIATE transaction: all of it is stored, or none. Raise
+        StoreError, naming the index, if it cannot be written (a full or failing disk)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            if _FAULT is not None and (code := _FAULT.hit()) is not None:
+                raise sqlite3.OperationalError(_SQLITE_MESSAGES.get(code, "disk I/O error"))
             self.db.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if self.db.in_transaction:
                 try:
                     self.db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the original error is the one to report
+            # a disk that is full, read-only or failing: not a lock to wait for, nor our bug
+            if isinstance(exc, sqlite3.OperationalError) and any(
+                    words in str(exc) for words in _DISK_TROUBLE):
+                raise StoreError(f"{self.path}: cannot write the index ({exc}); this step was "
+                                 "not stored and nothing more was done: check the disk under "
+                                 "state_dir, then run the command again") from exc
             raise
 
     # -- meta ---------------------------------------------------------------------------------

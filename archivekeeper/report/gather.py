@@ -15,6 +15,8 @@ from archivekeeper.logs import exact_path
 
 LAST_REPORT = "report_last"  # meta: {"week", "at", "audit_seq"} of the last stored report
 MAIL_FAILED = "report_mail_failed"  # meta: {"week", "at", "error"} of an undelivered report
+FAILED_JOBS = "jobs_failed"  # meta: [{"job", "why", "at", "error"}], the daemon's last failures
+KEEP_FAILED_JOBS = 20
 
 
 def gather(config, store, audit, now: datetime, statuses) -> dict:
@@ -45,7 +47,8 @@ def gather(config, store, audit, now: datetime, statuses) -> dict:
     else:
         since = f"{monday.isoformat()} (the start of this week; no earlier report)"
         steps, problems = activity(store, audit, after_seq=None, since_day=monday, upto=upto)
-    problems = undelivered(store) + problems + scan_errors(store, statuses) + unrecognised(store)
+    problems = (undelivered(store) + failed_jobs(store, last) + problems
+                + scan_errors(store, statuses) + unrecognised(store))
     volumes = []
     for status in statuses:
         row = store.volume_row(status.name)
@@ -90,11 +93,19 @@ def activity(store, audit, *, after_seq: int | None, since_day: date | None, upt
                     "trashed", at, volume, path,
                     customer_of.get((record.get("batch"), record.get("shoot")), ""),
                     int(record["files"]), int(record.get("bytes") or 0)))
-            if record.get("skipped"):
+            failed = int(record.get("failed") or 0)  # in skipped too
+            if failed:
+                problems.append({
+                    "kind": "failed", "volume": volume, "path": path,
+                    "text": f"{failed} files of {shoot or 'a shoot'} could not be moved on "
+                            f"{at[:10]}: the system failed the file operation (a full, "
+                            "read-only or failing disk?); they stay where they were"})
+            if int(record.get("skipped") or 0) > failed:
                 problems.append({
                     "kind": "skipped", "volume": volume, "path": path,
-                    "text": f"{record['skipped']} files of {shoot or 'a shoot'} were not moved "
-                            f"on {at[:10]}: changed since they were planned, or no longer due"})
+                    "text": f"{int(record['skipped']) - failed} files of {shoot or 'a shoot'} "
+                            f"were not moved on {at[:10]}: changed since they were planned, or "
+                            "no longer due"})
         elif event in ("purge_done", "restore_done") and record.get("files"):
             kind = "purged" if event == "purge_done" else "restored"
             group = _trash_group(store, record.get("trash"))
@@ -134,6 +145,24 @@ def undelivered(store) -> list[dict]:
         return []
     return [{"kind": "mail", "text": f"the report of week {failed['week']} was not delivered "
                                      f"({failed['at'][:16]}): {failed['error']}"}]
+
+
+def note_failed_jobs(store, failures: list[dict]) -> None:
+    """Given the daemon's failed jobs ({"job", "why", "at", "error"}; no names in the error),
+    keep them for the next report (the last KEEP_FAILED_JOBS of all)."""
+    with store.transaction():
+        kept = json.loads(store.get_meta(FAILED_JOBS) or "[]") + failures
+        store.set_meta(FAILED_JOBS, json.dumps(kept[-KEEP_FAILED_JOBS:]))
+
+
+def failed_jobs(store, last: dict | None) -> list[dict]:
+    """The daemon's jobs that failed after the last stored report (`last`, its meta)."""
+    since = datetime.fromisoformat(last["at"]) if last is not None else None
+    return [{"kind": "job",
+             "text": f"the daemon's {e['job']} job ({e['why']}) failed on {e['at'][:16]}: "
+                     f"{e['error']}"}
+            for e in json.loads(store.get_meta(FAILED_JOBS) or "[]")
+            if since is None or datetime.fromisoformat(e["at"]) > since]
 
 
 def scan_errors(store, statuses) -> list[dict]:

@@ -133,6 +133,7 @@ class Daemon:
         self._status_at = 0.0
         self._job: Job | None = None
         self._done = 0  # files scanned or file operations of the running job
+        self._failed: list[dict] = []  # failed jobs the index could not take yet (a full disk)
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -441,8 +442,12 @@ class Daemon:
 
     # -- jobs -------------------------------------------------------------------------------------
     def run_job(self, job: Job) -> None:
-        """Run one job under the run lock; log how it went. A failure is logged and the daemon
-        goes on: the next run (or crash recovery) finishes what it left."""
+        """Run one job under the run lock; log how it went. A failure is logged, kept for the
+        next report, and the daemon goes on: the next run (or crash recovery) finishes what it
+        left."""
+        from archivekeeper.act.audit import AuditError
+        from archivekeeper.core.report import plural
+        from archivekeeper.index.store import StoreError
         from archivekeeper.ops import OpError
 
         fields = job.fields()
@@ -460,15 +465,29 @@ class Daemon:
             result = getattr(self, f"_{job.name}")(job)
         except SessionError as exc:
             log.error("job_failed", **fields, error=str(exc), errors=list(exc.lines) or None)
+            self._keep_failure(job, str(exc))
         except OpError as exc:
             log.error("job_failed", **fields, error=str(exc), code=exc.code)
+            if exc.code != 3:  # a refusal is in the audit log, and so in the report, already
+                self._keep_failure(job, str(exc))
+        except (AuditError, StoreError) as exc:  # a full or failing disk under state_dir
+            error = f"audit log: {exc}" if isinstance(exc, AuditError) else str(exc)
+            log.error("job_failed", **fields, error=error)
+            self._keep_failure(job, error)
         except Exception as exc:  # promise 9: one failed run never takes the daemon down
             if os.environ.get("ARCHIVEKEEPER_DEBUG"):
                 raise
             log.error("job_failed", **fields,
                       error=f"internal error: {type(exc).__name__}: {exc}")
+            # the message itself may name a customer: the report, kept for years, does not
+            self._keep_failure(job, f"internal error ({type(exc).__name__}), named in the "
+                                    "daemon's log")
         else:
             seconds = round(self.monotonic() - started, 1)
+            if result.get("failed"):
+                self._keep_failure(job, f"{plural(result['failed'], 'file operation')} "
+                                        f"failed ({', '.join(result['errors'])}); those files "
+                                        "stay where they were, each named in the daemon's log")
             if result.pop("stopped", False):
                 log.warning("job_stopped", **fields, seconds=seconds, **result)
                 return
@@ -482,6 +501,27 @@ class Daemon:
         finally:
             self._job = None
             self.session.unlock()
+            if self._failed:
+                self._store_failures()
+
+    def _keep_failure(self, job: Job, error: str) -> None:
+        self._failed.append({"job": job.name, "why": job.why, "error": error,
+                             "at": self.session.clock.now().isoformat()})
+
+    def _store_failures(self) -> None:
+        """Keep the failed jobs for the next report: in the index, or, while it cannot be
+        written (a full disk under state_dir), here until the end of a later job."""
+        from archivekeeper.index.store import StoreError
+        from archivekeeper.report import gather
+
+        try:
+            gather.note_failed_jobs(self.session.store, self._failed)
+        except StoreError as exc:
+            log.warning("job_failure_not_stored", error=str(exc),
+                        reason="kept in memory for the next report until the index can be "
+                               "written")
+        else:
+            self._failed.clear()
 
     def _take_lock(self, job: Job) -> bool:
         """The run lock, waiting a bounded time for a CLI run (pinging the watchdog); on
@@ -550,6 +590,7 @@ class Daemon:
             log.warning("apply_skipped", detail=line)
         return {"moved_files": result.moved_files, "moved_bytes": result.moved_bytes,
                 "shoots": result.shoots, "skipped": len(result.skipped),
+                "failed": len(result.failed), "errors": sorted(set(result.failed)),
                 "purged_files": result.purged_files, "purged_bytes": result.purged_bytes,
                 "erased_files": result.erased_files, "stopped": result.stopped}
 
