@@ -596,7 +596,7 @@ def erase(app: App, customer: str, yes: bool, reason: str, force: bool, as_json:
     app.lock()
     # erase what is on the drives now: a folder restored or copied since the last scan too
     app.scan()
-    if not force and not app.store.knows_customer(key):
+    if not (force or app.store.knows_customer(key) or erasure.recorded(app.store, app.audit, key)):
         # a typo ("Virtanen Mati") must not leave the owner believing the photos are gone
         raise Failure(f"no shoot or trash of customer {show_path(customer)} in the index (check "
                       "the spelling with `archivekeeper shoots --customer`); add --force to "
@@ -616,6 +616,9 @@ def erase(app: App, customer: str, yes: bool, reason: str, force: bool, as_json:
             click.echo(show_path(line))
     click.echo(f"erase: deleted {result.erased_files} files "
                f"({human_bytes(result.erased_bytes)}) for good; skipped {len(result.skipped)}")
+    if result.failed:
+        raise Failure("the disk failed some files (see above): the erasure stays open, and the "
+                      "next `archivekeeper apply` or `erase` tries them again")
     if result.skipped:
         raise Failure("some files were not erased (see above): run `archivekeeper scan`, then "
                       "erase again")

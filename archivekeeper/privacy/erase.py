@@ -127,6 +127,14 @@ def unrecognised(store, key: str) -> list[tuple[str, bytes]]:
             if naming.mentions(exact_path(r["relpath"]), key, longer)]
 
 
+def recorded(store, audit, key: str) -> bool:
+    """Has an erasure of this customer been recorded before (a re-run finishes or repeats it)?"""
+    if not store.has_erasures():
+        return False
+    token = audit.token("customer", key)
+    return any(row["token"] == token for row in store.erasures())
+
+
 def check_reason(customer: str, reason: str) -> None:
     """The reason is kept with the erasure record: it must not name the customer."""
     if naming.mentions(reason, naming.normalize_customer(customer)):
@@ -213,7 +221,7 @@ def carry_out_pending(config, store, audit, executor, result,
         keys = set(store.customer_keys()) | {h.customer_key for h in holds if h.customer_key}
         key = next((k for k in keys if audit.token("customer", k) == row["token"]), None)
         on = date.fromisoformat(row["on_date"])
-        before = (result.erased_files, result.erased_bytes)
+        before = (result.erased_files, result.erased_bytes, len(result.failed))
         audit.append("erase_pending", erasure=row["erasure_id"], customer=row["token"],
                      volume=row["volume"])
         if key is not None:
@@ -235,7 +243,8 @@ def carry_out_pending(config, store, audit, executor, result,
             break
         with store.transaction():
             left = len(store.pending_trash(row["erasure_id"], row["volume"]))
-            if not left:
+            # a file the disk failed to delete keeps it pending: the next apply tries again
+            if not left and len(result.failed) == before[2]:
                 store.finish_pending(row["erasure_id"], row["volume"])
             audit.append("erase_pending_done", erasure=row["erasure_id"], customer=row["token"],
                          volume=row["volume"], files=result.erased_files - before[0],
@@ -258,7 +267,7 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
     today = executor.now.date()
     wanted = set(volumes)
     held = set()  # shoots a hold keeps (some of): their rows stay in the index
-    before = (result.erased_files, result.erased_bytes)
+    before = (result.erased_files, result.erased_bytes, len(result.failed))
     for part in survey(config, store, key, today, lambda v: online(executor, v)).shoots:
         shoot = store.shoot(part.shoot_id)
         if (part.volume not in wanted or not part.online or shoot is None
@@ -290,8 +299,8 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
                      shoot=audit.token("shoot", f"{group['volume']}:"
                                                 f"{exact_path(group['shoot_path'])}"))
         executor.erase_trash(root, group, result)
-    if result.stopped:
-        return
+    if result.stopped or (finish and len(result.failed) > before[2]):
+        return  # still running: a stop, or a file the disk failed; the next run goes on
     longer = others(store, key)
     report.redact(config, key, longer)
     with store.transaction():
