@@ -318,56 +318,91 @@ def locations(volume: Path, away: Path, rel: str, data: bytes) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("how", ["files-moved-away", "marker-removed"])
+def moving_started(volume: Path) -> bool:
+    trash = volume / ".archivekeeper" / "trash"
+    return trash.is_dir() and any(trash.iterdir())
+
+
+@pytest.mark.parametrize("how", ["files-moved-away", "marker-removed", "unmounted"])
 def test_a_drive_emptied_during_apply_loses_nothing_and_says_so(tmp_path, how):
-    studio = make_studio(tmp_path)
-    names = shoot_names(6, 6)
-    for rel in names:
-        studio.shoot("studio", rel, FILES, mtime=OLD)
-    studio.ok("scan")
+    """Once apply has begun moving: the shoots moved off the drive, or its marker taken away and
+    put back again and again, or the drive (a bind mount at the volume path) unmounted, leaving
+    the empty mount point."""
+    (tmp_path / "s").mkdir()
+    studio = Studio(tmp_path / "s", volumes=("studio",), extra=DUE_RULES)
     volume = studio.volumes["studio"]
-    marker = volume / ".archivekeeper" / "volume.json"
-    away = tmp_path / "away"  # the same filesystem: moving there is a rename
-    away.mkdir()
-    saved_marker = marker.read_bytes()
+    drive = tmp_path / "drive"  # what is on the drive, whatever happens to the mount point
+    drive.mkdir()
+    volume.mkdir(parents=True)
+    if how == "unmounted":
+        done = subprocess.run(["mount", "--bind", str(drive), str(volume)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot bind-mount here (needs root and mount rights): {done.stderr}")
+    try:
+        studio.init_volumes()
+        names = shoot_names(6, 6)
+        for rel in names:
+            studio.shoot("studio", rel, BIG, mtime=OLD)
+        studio.ok("scan")
+        marker = volume / ".archivekeeper" / "volume.json"
+        away = tmp_path / "away"  # the same filesystem: moving there is a rename
+        away.mkdir()
+        saved_marker = marker.read_bytes()
 
-    def empty() -> None:
-        for entry in sorted(os.listdir(volume)):
-            if entry != ".archivekeeper":
-                os.rename(volume / entry, away / entry)
+        def empty() -> None:
+            if moving_started(volume):
+                for entry in sorted(os.listdir(volume)):
+                    if entry != ".archivekeeper":
+                        os.rename(volume / entry, away / entry)
 
-    def toggle_marker() -> None:
-        os.rename(marker, away / "volume.json")
-        os.rename(away / "volume.json", marker)
+        def toggle_marker() -> None:
+            os.rename(marker, away / "volume.json")
+            os.rename(away / "volume.json", marker)
 
-    def marker_back() -> None:
-        if not marker.exists():
-            marker.write_bytes(saved_marker)
+        def marker_back() -> None:
+            if not marker.exists():
+                marker.write_bytes(saved_marker)
 
-    loop = Loop(empty if how == "files-moved-away" else toggle_marker, marker_back)
-    result = loop.during(lambda: studio.cli("apply"))
-    no_traceback(result)
-    assert loop.rounds_during_run > 0
-    files = archive(names)
-    for rel, data in files.items():
-        assert len(locations(volume, away, rel, data)) == 1, rel
-    if result.returncode:  # what was skipped is named, one line each
-        lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
-        assert lines and all(ln.startswith(("skipped: ", "archivekeeper: ", "error: ", "warning"))
-                             or ":" in ln for ln in lines), result.stderr
-    # the drive comes back whole: the next scan and apply finish the job
-    for entry in os.listdir(away):
-        if entry != "volume.json":
-            os.rename(away / entry, volume / entry)
-    for dirpath, _, _ in os.walk(volume):
-        if ".archivekeeper" not in dirpath:
-            os.utime(dirpath, (OLD, OLD))
-    assert studio.cli("scan").returncode == 0
-    again = studio.cli("apply")
-    assert again.returncode == 0, again.stderr
-    for rel, data in files.items():
-        assert places(volume, rel, data) not in ([], ["place"]), rel
-    assert studio.cli("audit", "verify").returncode == 0
+        def unplug() -> None:
+            if mounted(volume) and moving_started(volume):
+                subprocess.run(["umount", "--lazy", str(volume)], check=True)
+
+        step = {"files-moved-away": empty, "marker-removed": toggle_marker, "unmounted": unplug}
+        loop = Loop(step[how], marker_back if how == "marker-removed" else lambda: None)
+        result = loop.during(lambda: studio.cli("apply"))
+        no_traceback(result)
+        assert loop.rounds_during_run > 0
+        if how == "unmounted":
+            assert not mounted(volume)
+            assert os.listdir(volume) == []  # nothing written on the empty mount point
+            subprocess.run(["mount", "--bind", str(drive), str(volume)], check=True)
+        if how == "files-moved-away":
+            assert os.listdir(away)  # it happened mid-run
+        files = archive(names, BIG)
+        for rel, data in files.items():
+            assert len(locations(volume, away, rel, data)) == 1, rel
+        # what was skipped is named, one line each
+        assert all(line.startswith("skipped: studio:")
+                   for line in result.stderr.splitlines() if line.strip()), result.stderr
+        skipped = int(result.stdout.split("skipped ")[1].split(";")[0])
+        assert skipped == len([ln for ln in result.stderr.splitlines() if ln.strip()])
+        # the drive comes back whole: the next scan and apply finish the job
+        for entry in os.listdir(away):
+            if entry != "volume.json":
+                os.rename(away / entry, volume / entry)
+        for dirpath, _, _ in os.walk(volume):
+            if ".archivekeeper" not in dirpath:
+                os.utime(dirpath, (OLD, OLD))
+        assert studio.cli("scan").returncode == 0
+        again = studio.cli("apply")
+        assert again.returncode == 0, again.stderr
+        for rel, data in files.items():
+            assert places(volume, rel, data) not in ([], ["place"]), rel
+        assert studio.cli("audit", "verify").returncode == 0
+    finally:
+        while how == "unmounted" and mounted(volume):
+            subprocess.run(["umount", "--lazy", str(volume)], check=True)
 
 
 # -- 5. `hold add` from another process racing purge and erase --------------------------------
