@@ -201,6 +201,55 @@ def test_a_folder_swapped_for_a_symlink_in_a_loop_is_never_followed(tmp_path, co
     assert studio.cli("audit", "verify").returncode == 0
 
 
+class SymlinkPlanter:
+    """While a restore rebuilds a shoot: a symlink to the outside folder planted where RAW is
+    about to be made, and taken away again, in a loop."""
+
+    def __init__(self, shoots: list[Path], outside: Path):
+        self.shoots, self.outside = shoots, outside
+
+    def step(self) -> None:
+        for shoot in self.shoots:
+            raw = shoot / "RAW"
+            if raw.is_symlink():
+                os.unlink(raw)
+            elif shoot.is_dir() and not raw.exists():
+                try:
+                    os.symlink(self.outside, raw)
+                except (FileExistsError, FileNotFoundError):  # the restore got there first
+                    pass
+
+    def undo(self) -> None:
+        for shoot in self.shoots:
+            if (shoot / "RAW").is_symlink():
+                os.unlink(shoot / "RAW")
+
+
+def test_a_symlink_planted_in_a_loop_where_restore_rebuilds_a_folder_is_never_followed(tmp_path):
+    studio = make_studio(tmp_path)
+    names = shoot_names(3, 3)
+    paths = [studio.shoot("studio", rel, BIG, mtime=OLD) for rel in names]
+    studio.ok("scan")
+    assert studio.cli("apply").returncode == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_bytes(b"outside")
+    before = hashes(outside)
+    groups = [item["id"] for item in studio.json("trash", "list")["items"]]
+    assert len(groups) == len(names)
+    for path in paths:  # someone made the shoot folders again: the planter starts at once
+        path.mkdir()
+    planter = SymlinkPlanter(paths, outside)
+    loop = Loop(planter.step, planter.undo)
+    results = loop.during(lambda: [studio.cli("trash", "restore", str(g)) for g in groups])
+    for result in results:
+        no_traceback(result)
+    assert loop.rounds_during_run > 0
+    assert hashes(outside) == before  # nothing restored into it, nothing made in it
+    assert_nothing_lost(studio.volumes["studio"], archive(names, BIG))
+    assert studio.cli("audit", "verify").returncode == 0
+
+
 # -- 2. a file replaced between plan and apply, and again and again during it ------------------
 
 def test_a_file_replaced_after_the_plan_is_skipped_reported_and_the_replacement_kept(tmp_path):
