@@ -125,52 +125,54 @@ def shoot_names(n_anna: int, n_matti: int) -> list[str]:
 # -- 1. a directory swapped for a symlink to outside the volume, in a loop ---------------------
 
 class SymlinkSwapper:
-    """For each raced shoot: RAW renamed away, a symlink to the outside RAW in its place, and
-    back; the shoot folder's mtime is put back each time, so the run's whole-shoot check passes
-    and the swap reaches the moment files are moved (the hardest case for fsops)."""
+    """For each raced folder: renamed away, a symlink to outside in its place, and back; the
+    parent folder's mtime is put back each time, so the run's whole-shoot check passes and the
+    swap reaches the moment files are moved (the hardest case for fsops)."""
 
-    def __init__(self, shoots: list[Path], outside: Path):
-        self.shoots = shoots
+    def __init__(self, folders: list[Path], outside: Path):
+        self.folders = folders
         self.outside = outside
-        self.mtimes = {s: s.stat().st_mtime_ns for s in shoots}
-        self.done: set[Path] = set()  # shoots whose RAW the run emptied and removed
+        self.mtimes = {f.parent: f.parent.stat().st_mtime_ns for f in folders}
+        self.done: set[Path] = set()  # folders the run emptied and removed
 
     def step(self) -> None:
-        for shoot in self.shoots:
-            if shoot in self.done:
+        for folder in self.folders:
+            if folder in self.done:
                 continue
-            raw, away = shoot / "RAW", shoot / ".RAW.away"
+            away = folder.with_name(f".{folder.name}.away")
             try:
-                os.rename(raw, away)
+                os.rename(folder, away)
             except FileNotFoundError:  # pruned by the run after its files went
-                self.done.add(shoot)
+                self.done.add(folder)
                 continue
-            os.symlink(self.outside / "RAW", raw)
-            self._keep_mtime(shoot)
-            os.unlink(raw)
-            os.rename(away, raw)
-            self._keep_mtime(shoot)
+            os.symlink(self.outside, folder)
+            self._keep_mtime(folder.parent)
+            os.unlink(folder)
+            os.rename(away, folder)
+            self._keep_mtime(folder.parent)
 
-    def _keep_mtime(self, shoot: Path) -> None:
-        if shoot.exists():
-            os.utime(shoot, ns=(self.mtimes[shoot], self.mtimes[shoot]))
+    def _keep_mtime(self, parent: Path) -> None:
+        if parent.exists():
+            os.utime(parent, ns=(self.mtimes[parent], self.mtimes[parent]))
 
     def undo(self) -> None:
-        for shoot in self.shoots:
-            raw, away = shoot / "RAW", shoot / ".RAW.away"
-            if raw.is_symlink():
-                os.unlink(raw)
+        for folder in self.folders:
+            away = folder.with_name(f".{folder.name}.away")
+            if folder.is_symlink():
+                os.unlink(folder)
             if away.exists():
-                os.rename(away, raw)
+                os.rename(away, folder)
 
 
+@pytest.mark.parametrize("level", ["RAW", "shoot"])
 @pytest.mark.parametrize("command", ["apply", "erase"])
-def test_a_folder_swapped_for_a_symlink_in_a_loop_is_never_followed(tmp_path, command):
+def test_a_folder_swapped_for_a_symlink_in_a_loop_is_never_followed(tmp_path, command, level):
+    """A folder inside the shoot (RAW), or the shoot folder itself, swapped for a symlink to an
+    outside copy that has the same names, sizes and mtimes: only no-follow (and the inode check
+    behind it) saves it."""
     studio = make_studio(tmp_path)
     names = shoot_names(4, 4)
     paths = [studio.shoot("studio", rel, BIG, mtime=OLD) for rel in names]
-    # the outside folder holds the same names, sizes and mtimes: only no-follow (and the inode
-    # check behind it) saves it
     outside = tmp_path / "outside"
     for name, data in BIG.items():
         (outside / name).parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +181,10 @@ def test_a_folder_swapped_for_a_symlink_in_a_loop_is_never_followed(tmp_path, co
     studio.ok("scan")
     before = hashes(outside)
     raced = [p for p in paths if ANNA in p.name][:3] + [p for p in paths if MATTI in p.name][:2]
-    swapper = SymlinkSwapper(raced, outside)
+    if level == "RAW":
+        swapper = SymlinkSwapper([p / "RAW" for p in raced], outside / "RAW")
+    else:
+        swapper = SymlinkSwapper(raced, outside)
     loop = Loop(swapper.step, swapper.undo)
     args = ["apply"] if command == "apply" else ["erase", "--customer", ANNA, "--yes"]
     result = loop.during(lambda: studio.cli(*args))
