@@ -74,8 +74,9 @@ def no_traceback(result) -> None:
 
 
 class Loop(threading.Thread):
-    """Runs step() again and again until stopped; counts the rounds done while `running` is set,
-    so a test can show the race overlapped the run."""
+    """Runs step() again and again until stopped (or until it returns False: nothing left to
+    do); counts the rounds done while `running` is set, so a test can show the race overlapped
+    the run."""
 
     def __init__(self, step, undo=lambda: None):
         super().__init__(daemon=True)
@@ -88,7 +89,9 @@ class Loop(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                self.step()
+                if self.step() is False:
+                    self.stop.wait()
+                    break
                 if self.running.is_set():
                     self.rounds_during_run += 1
         except BaseException as exc:  # shown by the test, not lost in the thread
@@ -478,9 +481,9 @@ class HoldAdder:
         self.gates = {0, len(shoots) * len(FILES) // 2}  # unlink counts at which the run waits
         self.unlinks = 0
 
-    def step(self) -> None:
+    def step(self) -> bool:
         if not self.todo:
-            return
+            return False
         rel = self.todo.pop()
         # --force: a shoot the run has already emptied is no longer indexed
         done = self.studio.cli("hold", "add", "--shoot", f"studio:{rel}", "--kind",
@@ -489,6 +492,7 @@ class HoldAdder:
         with self.lock:
             self.committed.add(rel)
         self.added.set()
+        return True
 
     def patch(self, monkeypatch, method: str) -> None:
         real_holds, real_unlink = ops.all_holds, getattr(fsops.VolumeRoot, method)
@@ -501,7 +505,7 @@ class HoldAdder:
         def unlink(root, *args):
             relpath = next(a for a in args if isinstance(a, bytes)).decode()
             shoot = relpath.split("/JPEG/")[0].split("/RAW/")[0]
-            if self.unlinks in self.gates:
+            if self.unlinks in self.gates and self.todo:  # (the last hold may be under way)
                 self.added.clear()
                 assert self.added.wait(60)
             self.unlinks += 1
