@@ -308,6 +308,41 @@ def test_a_file_replaced_after_the_plan_is_skipped_reported_and_the_replacement_
     assert studio.cli("audit", "verify").returncode == 0
 
 
+def test_files_added_to_shoots_in_a_loop_during_apply_stay(tmp_path):
+    """New files (and folders) keep appearing in the due shoots while apply runs, the folders'
+    mtimes put back each time so the whole-shoot check cannot see them: only planned files move,
+    every new one stays where it was made."""
+    studio = make_studio(tmp_path)
+    names = shoot_names(3, 3)
+    paths = [studio.shoot("studio", rel, BIG, mtime=OLD) for rel in names]
+    studio.ok("scan")
+    mtimes = {p / sub: (p / sub).stat().st_mtime_ns for p in paths for sub in ("RAW", "JPEG")}
+    added: list[Path] = []
+    rounds = iter(range(10**9))
+
+    def add() -> None:
+        k = next(rounds)
+        for folder, mtime in mtimes.items():
+            new = folder / f"new_{k}" / "IMG_9.CR2" if k % 3 == 0 else folder / f"NEW_{k}.jpg"
+            try:
+                new.parent.mkdir(exist_ok=True)
+                new.write_bytes(b"new %d" % k)
+            except FileNotFoundError:  # the run emptied and removed the folder: make it again
+                continue
+            added.append(new)
+            os.utime(folder, ns=(mtime, mtime))
+
+    result = Loop(add).during(lambda: studio.cli("apply"))
+    no_traceback(result)
+    assert added
+    volume = studio.volumes["studio"]
+    for new in added:
+        assert new.read_bytes().startswith(b"new "), new
+        assert places(volume, str(new.relative_to(volume)), new.read_bytes()) == ["place"]
+    assert_nothing_lost(volume, archive(names, BIG))
+    assert studio.cli("audit", "verify").returncode == 0
+
+
 # -- 3. a bind mount appearing under a shoot, and going, in a loop -----------------------------
 
 def mounted(path: Path) -> bool:
