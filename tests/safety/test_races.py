@@ -151,12 +151,17 @@ class SymlinkSwapper:
             os.symlink(self.outside, folder)
             self._keep_mtime(folder.parent)
             os.unlink(folder)
-            os.rename(away, folder)
+            try:
+                os.rename(away, folder)
+            except FileNotFoundError:  # erase scans first: it erased the away folder too
+                self.done.add(folder)
             self._keep_mtime(folder.parent)
 
     def _keep_mtime(self, parent: Path) -> None:
-        if parent.exists():
+        try:
             os.utime(parent, ns=(self.mtimes[parent], self.mtimes[parent]))
+        except FileNotFoundError:  # pruned by the run
+            pass
 
     def undo(self) -> None:
         for folder in self.folders:
