@@ -154,6 +154,8 @@ class Executor:
                                     status=outcome.status, detail=outcome.detail)
                 else:
                     new = "purged"
+                if new == "purged":  # the killed run had not yet removed the emptied folders
+                    _prune_trash(root, batch, [rel])
             except fsops.FsError as exc:
                 log.warning("recover_failed", error=str(exc))
                 continue
