@@ -261,7 +261,7 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
             erased_ids += [i for i, volume in left.items() if volume not in wanted]
         unrecognised = [(r["volume"], r["relpath"]) for r in store.unrecognised()
                         if naming.mentions(exact_path(r["relpath"]), key)]
-        store.forget_customer(key, [i for i in erased_ids if i in left], unrecognised, today)
+        store.forget_customer(key, [i for i in left if i not in erased_ids], unrecognised, today)
         store.forget_holds(h["id"] for h in store.all_holds() if _names(h, key, today))
         if finish:
             store.finish_erasure(erasure_id)
