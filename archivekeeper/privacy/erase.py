@@ -137,8 +137,10 @@ def erase(config, store, audit, clock, customer: str, reason: str, *, should_sto
         with store.transaction():
             erasure_id = store.add_erasure(token=token, customer_key=key, on=now.date(), at=now,
                                            reason=reason, pending=found.offline)
+            held = {group["id"] for group in found.trash if group["held"]}
             for group in store.customer_trash(key):
-                if group["volume"] in found.offline:  # kept as path tokens only, for later
+                # kept as path tokens only, for later; a held group stays trash as it is
+                if group["volume"] in found.offline and group["id"] not in held:
                     store.hold_pending_trash(erasure_id, group["id"], {
                         f[0]: _path_token(audit, group["volume"], f[0])
                         for f in store.trashed_files(group["id"])})
