@@ -491,11 +491,12 @@ class Executor:
                 self.store.forget_trash_group(group["id"])
         return len(purged)
 
-    def erase_pending_trash(self, root: fsops.VolumeRoot, rows, token_of,
-                            result: RunResult) -> int:
+    def erase_pending_trash(self, root: fsops.VolumeRoot, rows, token_of, result: RunResult,
+                            held: Callable[[bytes], bool]) -> int:
         """Delete for good the trashed files a pending erasure names by path token: each of
         the rows' batch folders is walked (archivekeeper's own, symlinks not followed) and a
-        file whose token(volume:relpath) is listed goes, re-verified. Return how many went."""
+        file whose token(volume:relpath) is listed goes, re-verified, unless held(relpath) (a
+        hold read now keeps it, listed, for a later apply). Return how many went."""
         wanted = {(r["batch"], r["path_token"]): r for r in rows}
         base = os.path.join(os.fsencode(str(self.config.volume(root.name).path)),
                             fsops.META_DIR, fsops.TRASH_DIR)
@@ -507,7 +508,7 @@ class Executor:
                 for name in names:
                     rel = os.path.relpath(os.path.join(folder, name), top)
                     row = wanted.get((batch, token_of(rel)))
-                    if row is None or self.stop_now(result):
+                    if row is None or held(rel) or self.stop_now(result):
                         continue
                     try:
                         outcome = root.unlink_trash(batch, rel, self.expect(

@@ -196,8 +196,11 @@ def carry_out_pending(config, store, audit, executor, result,
         root = executor.root(row["volume"])
         trash = store.pending_trash(row["erasure_id"], row["volume"])
         if trash and root is not None:
+            holds = ops.all_holds(config, store)
             executor.erase_pending_trash(
-                root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result)
+                root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result,
+                lambda rel, v=row["volume"], t=row["token"], h=holds: _trash_held(
+                    audit, h, v, rel, t, executor.now.date()))
         if result.stopped:
             break
         with store.transaction():
@@ -274,6 +277,24 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
         log.warning("erase_checkpoint_busy",
                     hint="another process reads the index; its journal keeps old pages until "
                          "the next checkpoint")
+
+
+def _trash_held(audit, holds, volume: str, rel: bytes, token: str, today: date) -> bool:
+    """Does a hold in force now reach a trashed file of a pending erasure? Only its path is
+    known, not its shoot: every folder above it stands for the shoot, so a hold on or inside
+    any of them keeps it (over-keeping, never missing); a customer hold matches by token."""
+    parts = exact_path(rel).split("/")
+    folders = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    for hold in holds:
+        if not policy.hold_active(hold, today):
+            continue
+        if hold.scope == "customer":
+            if hold.customer_key is None or audit.token(
+                    "customer", naming.normalize_customer(hold.customer_key)) == token:
+                return True
+        elif any(policy.hold_reaches(hold, volume, folder, "") for folder in folders):
+            return True
+    return False
 
 
 def _names(hold, key: str, today: date) -> bool:
