@@ -89,7 +89,7 @@ def test_a_hold_added_after_planning_is_seen_before_the_files_move(archive):
     executor = Executor(config, store, audit, now)
     try:
         result = executor.trash_items(plan, lambda: all_holds(config, store),
-                                      erasure_records(store))
+                                      erasure_records(config, store))
     finally:
         executor.close()
     assert result.moved_files == 0
