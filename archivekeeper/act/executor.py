@@ -157,6 +157,8 @@ class Executor:
                                     status=outcome.status, detail=outcome.detail)
                 else:
                     new = "purged"
+                if new == "purged":  # the killed run had not yet removed the emptied folders
+                    _prune_trash(root, batch, [rel])
             except fsops.FsError as exc:
                 log.warning("recover_failed", error=str(exc))
                 continue
@@ -437,6 +439,8 @@ class Executor:
         index. Return the relpaths gone. A changed or refused file stays, named in
         result.skipped."""
         raw = self._raw_paths(shoot_id)
+        # the shoot's folders as scanned: a killed erasure may have emptied some already
+        folders = {rel for rel, _ in self.store.folder_mtimes(shoot_id)}
         gone = []
         for f in facts:
             rel = raw.get(f.relpath)
@@ -453,7 +457,7 @@ class Executor:
             else:
                 result.skipped.append(f"{root.name}:{show_path(f.relpath)}: {outcome.status}"
                                       f"{' (' + outcome.detail + ')' if outcome.detail else ''}")
-        for rel in sorted({os.path.dirname(r) for r in gone}, key=len, reverse=True):
+        for rel in sorted({os.path.dirname(r) for r in gone} | folders, key=len, reverse=True):
             try:
                 root.prune_empty_dirs(rel, stop_at)
             except fsops.FsError as exc:

@@ -231,14 +231,10 @@ def carry_out_pending(config, store, audit, executor, result,
         trash = store.pending_trash(row["erasure_id"], row["volume"])
         if trash and root is not None:
             holds = ops.all_holds(config, store) + more_holds()  # read again: promise 3
-
-            def held(rel, volume=row["volume"], key=key or "", holds=holds) -> bool:
-                return any(policy.hold_active(h, today) and policy.hold_reaches(
-                    h, volume, exact_path(rel), key) for h in holds)
-
             executor.erase_pending_trash(
                 root, trash, lambda rel, v=row["volume"]: _path_token(audit, v, rel), result,
-                held)
+                lambda rel, v=row["volume"], t=row["token"], h=holds: _pending_file_held(
+                    audit, h, v, rel, t, today))
         if result.stopped:
             break
         with store.transaction():
@@ -331,6 +327,24 @@ def _prune_stop(shoot_path: bytes, key: str) -> bytes:
     while parent and naming.mentions(exact_path(os.path.basename(parent)), key):
         parent = os.path.dirname(parent)
     return parent
+
+
+def _pending_file_held(audit, holds, volume: str, rel: bytes, token: str, today: date) -> bool:
+    """Does a hold in force now reach a trashed file of a pending erasure? Only its path is
+    known, not its shoot: every folder above it stands for the shoot, so a hold on or inside
+    any of them keeps it (over-keeping, never missing); a customer hold matches by token."""
+    parts = exact_path(rel).split("/")
+    folders = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    for hold in holds:
+        if not policy.hold_active(hold, today):
+            continue
+        if hold.scope == "customer":
+            if hold.customer_key is None or audit.token(
+                    "customer", naming.normalize_customer(hold.customer_key)) == token:
+                return True
+        elif any(policy.hold_reaches(hold, volume, folder, "") for folder in folders):
+            return True
+    return False
 
 
 def _names(hold, key: str, today: date, longer=()) -> bool:

@@ -147,6 +147,8 @@ def test_purge_killed_then_rerun_finishes(template, tmp_path, point):
     for rel in originals(studio):
         expected = ["place"] if rel.startswith(KEPT) else []
         assert locate(studio, rel) == expected
+    trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
+    assert list(trash.iterdir()) == []  # the emptied folders went too, half-done or not
     assert set(states(studio)) == {"purged"}
     check_audit(studio)
 

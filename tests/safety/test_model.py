@@ -7,8 +7,15 @@ SPEC's promises checked after every step:
   clock, or on an offline volume is moved to trash or purged; nothing is purged before its trash
   retention, on a distrusted clock, or without an audit record; only `trash restore` puts a file
   back (promises 2, 3, 5, 8, the clock guard);
+- `erase` deletes for good only files of the customer it names, on online volumes, on a clock
+  not distrusted, that no hold keeps (in trash: that no hold reaches) and that did not change
+  since the scan its preview read; with exit 0 it leaves none of those it listed; a pending
+  erasure is carried out only by an apply that finds the volume back, on the customer's shoots
+  dated on or before it and their trash; an erased customer's shoot dated on or before the
+  erasure is due at once, keep rules and notice aside (SPEC "Erasure", promise 3);
 - every file the test created is in exactly one place: in place, in the trash of its own volume,
-  purged, or deleted by the test; nothing unknown appears (promise 8);
+  purged or erased (with an audit record), or deleted by the test; nothing unknown appears
+  (promise 8);
 - nothing outside the volume roots changes, parked drives included (promise 1);
 - `audit verify` passes (promise 6); `apply`/`trash purge` on a distrusted clock exit 3; `plan`
   on one says why and shows no announcement made at a distrusted instant.
@@ -127,6 +134,9 @@ class Shoot:
     date: date
     type: str | None
     indexed: set | None = None  # (file id, mtime_ns) the last scan that saw it indexed
+    # versions an apply may have indexed since (it scans a volume before carrying out a
+    # pending erasure there): what the model cannot tell, it allows
+    maybe: set = field(default_factory=set)
 
     @property
     def key(self) -> str:
@@ -141,7 +151,7 @@ class File:
     rel: str  # relative to the volume root
     data: bytes
     mtime_ns: int
-    state: str = "place"  # place | trash | purged | deleted
+    state: str = "place"  # place | trash | purged | erased | deleted
     batch: str | None = None
     trashed_on: date | None = None
     heard: list[datetime] = field(default_factory=list)  # trusted announcing instants since
@@ -172,6 +182,10 @@ class ArchiveMachine(RuleBasedStateMachine):
         self.shoots: dict[tuple[str, str], Shoot] = {}
         self.holds: dict[str, Hold] = {}
         self.uses: dict[tuple[str, date, str | None], date] = {}
+        self.erasures: dict[str, list[date]] = {}  # customer key -> the dates of its erasures
+        self.pending: dict[str, set[tuple[str, date]]] = {}  # volume -> (key, date) waiting
+        self.pending_trash: set[int] = set()  # trashed files a pending erasure took over
+        self.erasing: str | None = None  # the customer key `erase` is run for
         self.symlinks: dict[Path, str] = {}
         self.twin = False
         self.setting_up = True
@@ -287,9 +301,11 @@ class ArchiveMachine(RuleBasedStateMachine):
         what the index can know: files it saw at the last scan that are still as they were.
         Fewer files mean an earlier or equal date, so this never makes the model stricter
         than the product."""
+        known = (shoot.indexed or set()) | shoot.maybe
         view = [f for f in self.files.values()
                 if f.drive == shoot.drive and f.shoot == shoot.rel and f.state == "place"
-                and shoot.indexed is not None and (f.fid, f.mtime_ns) in shoot.indexed]
+                and (f.fid, f.mtime_ns) in known]
+        erased_on = self.erased_on(shoot)
         modified = max((mtime_date(f.mtime_ns) for f in view), default=shoot.date)
         used = [self.uses.get((shoot.key, shoot.date, shoot.type))]
         last_used = max([shoot.date, modified, *(u for u in used if u)])
@@ -302,8 +318,16 @@ class ArchiveMachine(RuleBasedStateMachine):
                 due = min(due, shoot.date + 10 * DAY)
             if shoot.type == "wedding":
                 due = max(due, shoot.date + 60 * DAY)
+            if erased_on is not None:  # an erasure record overrides every rule, keep too
+                due = erased_on
             out[f.fid] = due
         return out
+
+    def erased_on(self, shoot: Shoot) -> date | None:
+        """SPEC: a shoot of an erased customer dated on or before an erasure is due at once
+        (the earliest such erasure's date), without notice."""
+        return min((on for on in self.erasures.get(shoot.key, ()) if on >= shoot.date),
+                   default=None)
 
     def holding(self, f: File, today: date) -> list[Hold]:
         shoot, volume = self.shoot_of(f), self.drives[f.drive].volume
@@ -353,8 +377,10 @@ class ArchiveMachine(RuleBasedStateMachine):
         dates = {}
         for shoot in self.shoots.values():
             dates.update(self.dates(shoot))
-        purge_batches = {r.get("batch") for r in self.archive.audit_records()
-                         if r.get("event") == "purge"}
+        records = self.archive.audit_records()
+        purge_batches = {r.get("batch") for r in records if r.get("event") == "purge"}
+        erasing_at = {datetime.fromisoformat(r["time"]) for r in records
+                      if r.get("event", "").startswith("erase")}
         moves = 0
         changes = []
         for f in self.live():
@@ -368,7 +394,11 @@ class ArchiveMachine(RuleBasedStateMachine):
             if f.state == "trash" and now_at == f.batch:
                 continue
             if f.state == "place" and now_at == "gone":
-                problems.append(f"[vanished] {what} left its place without going to trash")
+                why = self.why_not_erase(f, at, distrusted, step, erasing_at)
+                if why:
+                    problems.append(f"[{'erase' if step == 'erase' else 'vanished'}] {what} "
+                                    f"left its place without going to trash ({step}: {why})")
+                changes.append((f, "erased", None))
             elif f.state == "place":
                 moves += 1
                 why = self.why_not_move(f, at, distrusted, dates.get(f.fid), step)
@@ -382,11 +412,15 @@ class ArchiveMachine(RuleBasedStateMachine):
                                 f"by {step} without being compared")
                 changes.append((f, "purged" if now_at == "gone" else "place", now_at))
             elif now_at == "gone":
-                why = self.why_not_purge(f, at, distrusted, purge_batches)
+                why, state = self.why_not_purge(f, at, distrusted, purge_batches), "purged"
+                if why and (step == "erase" or step.startswith("apply")):
+                    also = self.why_not_erase(f, at, distrusted, step, erasing_at)
+                    why, state = ("", "erased") if not also else (f"{why}; erased: {also}",
+                                                                  state)
                 if why:
                     problems.append(f"[purge] {what} purged from trash {f.batch} by {step}: "
                                     f"{why}")
-                changes.append((f, "purged", None))
+                changes.append((f, state, None))
             elif now_at is None:
                 if restoring is None or (self.drives[f.drive].volume, f.shoot) != restoring:
                     problems.append(f"[restore] {what} came back from trash by {step}, which "
@@ -399,7 +433,9 @@ class ArchiveMachine(RuleBasedStateMachine):
                             f"{self.max_files}")
         for f, state, batch in changes:
             STATS[{"trash": "files moved to trash", "purged": "files purged",
-                   "place": "files restored"}[state]] += 1
+                   "place": "files restored", "erased": "files erased"}[state]] += 1
+            if state == "erased" and step != "erase":
+                STATS["files erased by a pending erasure"] += 1
             f.state, f.batch = state, batch
             if state == "trash":
                 f.trashed_on = at.date()
@@ -430,7 +466,8 @@ class ArchiveMachine(RuleBasedStateMachine):
             why.append(f"held by {[h.hid for h in held]}")
         if due is None or due > at.date():
             why.append(f"not due until {due}")
-        if self.notice and not any(noticed(a, at, self.notice) for a in f.heard):
+        if self.notice and self.erased_on(self.shoot_of(f)) is None and not any(
+                noticed(a, at, self.notice) for a in f.heard):
             why.append(f"not announced {self.notice} days before (announced at "
                        f"{[a.isoformat() for a in f.heard]})")
         return "; ".join(why)
@@ -448,6 +485,35 @@ class ArchiveMachine(RuleBasedStateMachine):
             why.append(f"trashed on {f.trashed_on}, retention {self.retention} days")
         if f.batch not in batches:
             why.append("no purge record for its batch in the audit log")
+        return "; ".join(why)
+
+    def why_not_erase(self, f: File, at: datetime, distrusted: bool, step: str,
+                      erasing_at: set) -> str:
+        """Why the file may not be deleted for good by this step (SPEC "Erasure"): only `erase`
+        of its customer, or an apply carrying out a pending erasure of its customer on its
+        volume (of shoots dated on or before it, and their trash), erases; never on a distrusted
+        clock or an offline volume, never what a hold keeps (in trash: what a hold reaches).
+        Both scan first, so a file added or changed since the last scan goes too."""
+        shoot, drive = self.shoot_of(f), self.drives[f.drive]
+        why = []
+        if step == "erase":
+            # `erase --yes` scans the online volumes first: what is there now is erased
+            if shoot.key != self.erasing:
+                why.append(f"`erase` of {self.erasing!r}, not of its customer")
+        elif step.startswith("apply"):  # the apply scans the volume first: no preview
+            if not any(key == shoot.key and (f.state == "trash" or shoot.date <= on)
+                       for key, on in self.pending.get(drive.volume or "", ())):
+                why.append("no pending erasure of its customer on its volume")
+        else:
+            why.append("only `erase`, or an apply carrying out a pending erasure, erases")
+        if distrusted:
+            why.append("the clock guard distrusts the clock")
+        if not self.online(drive):
+            why.append("its volume is offline")
+        if (self.holding(f, at.date()) if f.state == "place" else self.reaching(f, at.date())):
+            why.append("a hold keeps it")
+        if at not in erasing_at:
+            why.append("no erasure record in the audit log")
         return "; ".join(why)
 
     def unknown_files(self, place, trash) -> list[str]:
@@ -830,6 +896,7 @@ class ArchiveMachine(RuleBasedStateMachine):
                        for d in self.drives.values()):
                     s.indexed = None  # missing on the drive plugged in as its volume now
                 continue
+            s.maybe = set()
             if self.folder(s) and s.date <= at.date() + DAY:
                 s.indexed = {(f.fid, f.mtime_ns) for f in self.files.values()
                              if f.drive == s.drive and f.shoot == s.rel and f.state == "place"}
@@ -906,6 +973,7 @@ class ArchiveMachine(RuleBasedStateMachine):
     def apply(self, advance):
         self.advance(advance)
         at, distrusted = self.now, self.distrusted(self.now)
+        self.pending_scan()
         ran = self.cmd("apply", records=True)
         self.after_apply(ran, at, distrusted, "apply")
 
@@ -939,7 +1007,8 @@ class ArchiveMachine(RuleBasedStateMachine):
         be unexpired, held (anything reaching its shoot), or on a volume offline now."""
         problems = []
         for f in self.files.values():
-            if f.state != "trash" or f.planted or not self.online(self.drives[f.drive]):
+            if (f.state != "trash" or f.planted or not self.online(self.drives[f.drive])
+                    or f.fid in self.pending_trash):  # out of the index, for the erasure
                 continue
             if at.date() < f.trashed_on + self.retention * DAY or self.reaching(f, at.date()):
                 continue
@@ -989,6 +1058,91 @@ class ArchiveMachine(RuleBasedStateMachine):
         self.daemon_cycle(8, False)
         self.purge(0)
 
+    # -- erasure (art. 17) ----------------------------------------------------------------------
+    @rule(pick=PICK, how=st.integers(0, 3), advance=ADVANCE,
+          away=st.sampled_from(("no", "no", "unplugged", "unplugged, then back")))
+    def erase(self, pick, how, advance, away):
+        """`erase --yes` of a customer (spelled as the owner may), maybe with the backup drive
+        unplugged first (a pending erasure), maybe plugged back and applied after."""
+        self.advance(advance)
+        if away != "no":
+            self.set_backup_slot("empty")
+        customer = CUSTOMERS[pick % len(CUSTOMERS)]
+        spelled = (customer, customer.upper(), customer.replace(" ", "_"),
+                   unicodedata.normalize("NFD", customer))[how]
+        key = self.erasing = normalize_customer(customer)
+        at, distrusted = self.now, self.distrusted(self.now)
+        ran = self.cmd("erase", "--customer", spelled, "--yes", "--force", "--reason", "asked by e-mail",
+                       records=True)
+        problems = []
+        if ran.code not in (0, 1, 3):  # 1: some files changed since the scan were skipped
+            problems.append(f"[erase] {ran}")
+        if distrusted and ran.code != 3:
+            problems.append(f"[guard] erase on a distrusted clock did not refuse: {ran}")
+        self.fail(problems, f"erase at {at.isoformat()}:")
+        if distrusted and ran.code == 3:
+            self.assert_refusal_audited(at, "erase")
+        self.check("erase", at, distrusted)
+        STATS["erase runs"] += 1
+        if ran.code in (0, 1):
+            self.erased(key, at)
+        if ran.code == 0:
+            self.fail(self.not_erased(key, at), f"after erase at {at.isoformat()}:")
+        self.erasing = None
+        if away == "unplugged, then back":
+            self.set_backup_slot("backup")
+            self.apply(0)
+
+    def erased(self, key: str, at: datetime) -> None:
+        """What an erasure leaves: its record (shoots dated on or before it are due at once),
+        a pending erasure on each offline volume, which takes over the customer's trash there
+        and drops their index rows (so the model knows nothing of what is indexed there)."""
+        self.erasures.setdefault(key, []).append(at.date())
+        online = {d.volume for d in self.drives.values() if self.online(d)}
+        for volume in {"studio", "backup"} - online:
+            self.pending.setdefault(volume, set()).add((key, at.date()))
+            STATS["pending erasures"] += 1
+        for f in self.files.values():
+            if (f.state == "trash" and self.shoot_of(f).key == key
+                    and self.drives[f.drive].volume not in online):
+                self.pending_trash.add(f.fid)
+        for s in self.shoots.values():
+            if s.key == key and self.drives[s.drive].volume not in online:
+                s.indexed, s.maybe = None, set()
+        # the uses of what the index forgot go with it: fewer uses, earlier dates (permissive)
+        self.uses = {k: v for k, v in self.uses.items() if k[0] != key}
+
+    def not_erased(self, key: str, at: datetime) -> list[str]:
+        """SPEC: after `erase` (exit 0: nothing skipped), no file of the customer the preview
+        listed is left on an online volume, in place or in trash, unless a hold keeps it."""
+        problems = []
+        today = at.date()
+        for f in self.live():
+            s = self.shoot_of(f)
+            if s.key != key or f.planted or not self.online(self.drives[f.drive]):
+                continue
+            if f.state == "place":
+                listed = (not s.maybe and s.indexed is not None
+                          and (f.fid, f.mtime_ns) in s.indexed)
+                if not listed or self.holding(f, today) or self.through_symlink(f.drive, f.rel):
+                    continue
+            elif f.fid in self.pending_trash or self.reaching(f, today):
+                continue
+            problems.append(f"[not-erased] {f.drive}:{f.rel} (file {f.fid}, {f.state}) of the "
+                            "erased customer, kept by no hold, is still there")
+        return problems
+
+    def pending_scan(self) -> None:
+        """An apply scans each online volume with a pending erasure before carrying it out:
+        what that scan indexes, the model may not know (racy folders), so it allows it."""
+        for d in self.drives.values():
+            if self.online(d) and self.pending.get(d.volume or ""):
+                for s in self.shoots.values():
+                    if s.drive == d.name and self.folder(s):
+                        s.maybe |= {(f.fid, f.mtime_ns) for f in self.files.values()
+                                    if f.drive == d.name and f.shoot == s.rel
+                                    and f.state == "place"}
+
     # -- kills --------------------------------------------------------------------------------------
     def _killed(self, command: str, crash: str, n: int) -> None:
         """Run apply, purge or restore as the installed CLI, killed by fsops at its Nth file
@@ -1007,6 +1161,8 @@ class ArchiveMachine(RuleBasedStateMachine):
                                                                         item["path"])
         at, distrusted = self.now, self.distrusted(self.now)
         point = self.kill_point(command, n)
+        if command == "apply":
+            self.pending_scan()
         ran = self.archive.spawn(at, *args, crash=(crash, point))
         self._ran(at, distrusted, ran, records=True)
         if ran.code == -9:
@@ -1076,7 +1232,8 @@ def run_machine(profile: str) -> None:
     # never reach one (it needs expired trash at the kill point); test_crash.py kills purges
     # at every file operation, deterministically, and the long profile reaches them
     wanted = ("files moved to trash", "files purged", "files restored", "apply runs killed",
-              "holds added", "holds added between two halves of a run")
+              "holds added", "holds added between two halves of a run", "files erased",
+              "pending erasures")
     missing = [what for what in wanted if not STATS[what]]
     assert not missing, f"the machine never got to: {missing} ({dict(STATS)})"
 
@@ -1144,8 +1301,30 @@ def test_a_run_killed_midway_and_resumed_after_a_hold_is_followed(machine):
         ["place", "trash"]  # the hold keeps the trashed file and the one left in place
 
 
+def test_the_machine_follows_an_erasure_online_and_then_pending(machine):
+    """`erase` deletes the customer's unheld files on the online volume at once, leaves the
+    held one, and the copy on the unplugged drive for the apply that finds it back."""
+    STATS.clear()
+    machine._create_shoot("backup", *OLD_SHOOT[1:])
+    machine.scan(False, 0)
+    virtanen = {(f.drive, f.rel): f for f in machine.files.values() if "Virtanen" in f.rel}
+    studio = machine.shoot_of(next(f for f in virtanen.values() if f.drive == "studio"))
+    machine._add_hold(("path-sub", 0, None, False), [studio])  # holds its RAW folder
+    machine.erase(pick=0, how=3, advance=0, away="unplugged")  # Virtanen Matti, in NFD
+    states = {(d, rel.split("/")[-1]): f.state for (d, rel), f in virtanen.items()}
+    assert states == {("studio", "IMG_0.jpg"): "erased", ("studio", "IMG_0.CR2"): "place",
+                      ("backup", "IMG_3.jpg"): "place", ("backup", "IMG_3.CR2"): "place"}
+    machine.set_backup_slot("backup")
+    machine.apply(0)
+    assert {f.state for (d, _), f in virtanen.items() if d == "backup"} == {"erased"}
+    assert {f.state for f in machine.files.values() if "Mäkinen" in f.rel} == {"place"}
+    assert STATS["files erased"] == 3 and STATS["files erased by a pending erasure"] == 2
+
+
 @pytest.mark.parametrize("violation", ["held file trashed", "trash purged early", "outside changed",
-                                       "file vanished", "foreign drive written"])
+                                       "file vanished", "foreign drive written",
+                                       "held file erased", "another customer's file erased",
+                                       "unheld file left by erase"])
 def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
     """Each invariant can fail: do by hand what the product must never do, and check."""
     f = next(f for f in machine.files.values() if "Virtanen" in f.rel)
@@ -1153,7 +1332,11 @@ def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
     batch = top / META / "trash" / "20990101T000000-abcdef"
     expected = {"held file trashed": "[move]", "trash purged early": "[purge]",
                 "outside changed": "[outside]", "file vanished": "[vanished]",
-                "foreign drive written": "[outside]"}[violation]
+                "foreign drive written": "[outside]", "held file erased": "a hold keeps it",
+                "another customer's file erased": "not of its customer",
+                "unheld file left by erase": "[not-erased]"}[violation]
+    step = "erase" if "erase" in violation else "apply"
+    machine.erasing = normalize_customer("Virtanen Matti")
     if violation == "held file trashed":
         machine._add_hold(("customer", 0, None, False), [machine.shoot_of(f)])
         machine.advance(15)
@@ -1167,7 +1350,17 @@ def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
         (machine.archive.outside / "secret.jpg").write_bytes(b"changed")
     elif violation == "file vanished":
         (top / f.rel).unlink()
+    elif violation == "held file erased":
+        machine._add_hold(("shoot", 0, 10, False), [machine.shoot_of(f)])
+        (top / f.rel).unlink()
+    elif violation == "another customer's file erased":
+        other = next(f for f in machine.files.values() if "Mäkinen" in f.rel)
+        (top / other.rel).unlink()
+    elif violation == "unheld file left by erase":
+        with pytest.raises(AssertionError, match=re.escape(expected)):
+            machine.fail(machine.not_erased(machine.erasing, machine.now), "erase")
+        return
     else:
         (machine.drives["spare"].where / META / "trash").mkdir()
     with pytest.raises(AssertionError, match=re.escape(expected)):
-        machine.check("apply", machine.now, False)
+        machine.check(step, machine.now, False)
