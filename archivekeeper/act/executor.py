@@ -360,24 +360,9 @@ class Executor:
                 files = self.store.start_purging(group["id"])
                 self.audit.append("purge", trash=group["id"], batch=group["batch"], shoot=token,
                                   files=len(files), bytes=sum(f[1] for f in files))
-            purged, kept = [], []
-            for rel, size, mtime_ns, inode in files:
-                if self.stop_now(result):
-                    kept.append(rel)  # not tried: back to 'trashed' below
-                    continue
-                try:
-                    outcome = root.unlink_trash(group["batch"], rel, self.expect(
-                        root, size, mtime_ns, inode_from_sql(inode)))
-                except fsops.FsError as exc:
-                    outcome = _failed(result, exc)
-                if outcome.status in ("unlinked", "gone"):
-                    purged.append(rel)
-                    result.purged_files += 1
-                    result.purged_bytes += size
-                else:  # still in trash: stays listed, purged by a later run
-                    kept.append(rel)
-                    result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
-                                          f"{outcome.status} ({outcome.detail})")
+            purged, kept, size = self._unlink_trashed(root, group, files, result)
+            result.purged_files += len(purged)
+            result.purged_bytes += size
             _prune_trash(root, group["batch"], purged)
             with self.store.transaction():
                 self.store.set_trash_files_state(group["id"], "purged", purged)
@@ -388,6 +373,30 @@ class Executor:
                                   kept=len(kept))
         self._audit_stop(result, "purge")
         return result
+
+    def _unlink_trashed(self, root, group, files, result: RunResult
+                        ) -> tuple[list[bytes], list[bytes], int]:
+        """Delete a trash group's files (marked 'purging') for good, each re-verified; return
+        (gone, left in trash, bytes gone). A file left is named in result.skipped, unless a
+        stop meant it was not tried (it goes back to 'trashed' for a later run)."""
+        purged, kept, size_gone = [], [], 0
+        for rel, size, mtime_ns, inode in files:
+            if self.stop_now(result):
+                kept.append(rel)
+                continue
+            try:
+                outcome = root.unlink_trash(group["batch"], rel, self.expect(
+                    root, size, mtime_ns, inode_from_sql(inode)))
+            except fsops.FsError as exc:
+                outcome = _failed(result, exc)
+            if outcome.status in ("unlinked", "gone"):
+                purged.append(rel)
+                size_gone += size
+            else:  # still in trash: stays listed, purged by a later run
+                kept.append(rel)
+                result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
+                                      f"{outcome.status} ({outcome.detail})")
+        return purged, kept, size_gone
 
     # -- restore --------------------------------------------------------------------------------
     def restore(self, group_id: int) -> RunResult:
@@ -471,24 +480,9 @@ class Executor:
         holds); a group left empty leaves the index. Return how many files went."""
         with self.store.transaction():
             files = self.store.start_purging(group["id"])
-        purged, kept = [], []
-        for rel, size, mtime_ns, inode in files:
-            outcome = NOT_TRIED
-            if not self.stop_now(result):
-                try:
-                    outcome = root.unlink_trash(group["batch"], rel, self.expect(
-                        root, size, mtime_ns, inode_from_sql(inode)))
-                except fsops.FsError as exc:
-                    outcome = _failed(result, exc)
-            if outcome.status in ("unlinked", "gone"):
-                purged.append(rel)
-                result.erased_files += 1
-                result.erased_bytes += size
-            else:
-                kept.append(rel)
-                if outcome is not NOT_TRIED:
-                    result.skipped.append(f"trash {group['id']}: {show_path(rel)}: "
-                                          f"{outcome.status} ({outcome.detail})")
+        purged, kept, size = self._unlink_trashed(root, group, files, result)
+        result.erased_files += len(purged)
+        result.erased_bytes += size
         _prune_trash(root, group["batch"], purged)
         with self.store.transaction():
             if kept:
