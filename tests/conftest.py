@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -124,6 +125,22 @@ class Studio:
         full_env = {**os.environ, **self.clock_env, **(env or {})}
         return subprocess.run([str(BIN), "--config", str(self.config), *args],
                               capture_output=True, text=True, env=full_env, timeout=timeout)
+
+
+def trash_states(studio: Studio) -> dict[str, int]:
+    """How many files of the trash are in each state (moving, trashed, purging, ...)."""
+    db = sqlite3.connect(studio.state / "index.sqlite")
+    try:
+        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
+    finally:
+        db.close()
+
+
+def age_folders(studio: Studio, volume: str = "studio") -> None:
+    """Time passes: folders a run touched are no longer too fresh for a scan to trust."""
+    for dirpath, dirnames, _ in os.walk(studio.volumes[volume]):
+        dirnames[:] = [d for d in dirnames if d != ".archivekeeper"]
+        os.utime(dirpath, (OLD, OLD))
 
 
 @pytest.fixture

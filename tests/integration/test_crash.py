@@ -7,15 +7,13 @@ fsops kills its own process right before (ARCHIVEKEEPER_CRASH_AT=N) or right aft
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import sqlite3
 import time
 from datetime import date, timedelta
 
 import pytest
-from conftest import DUE_RULES, OLD, Studio, at
+from conftest import DUE_RULES, OLD, Studio, age_folders, at, trash_states
 
 RULES = DUE_RULES
 DUE = ["2015-03-01 Mäkinen Anna", "Korhonen Päivi/01.04.2015 wedding"]
@@ -67,19 +65,6 @@ def locate(studio: Studio, rel: str) -> list[str]:
     return found
 
 
-def age_folders(studio: Studio) -> None:
-    vol = studio.volumes["studio"]
-    for dirpath, dirnames, _ in os.walk(vol):
-        dirnames[:] = [d for d in dirnames if d != ".archivekeeper"]
-        os.utime(dirpath, (OLD, OLD))
-
-
-def states(studio: Studio) -> dict[str, int]:
-    db = sqlite3.connect(studio.state / "index.sqlite")
-    try:
-        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
-    finally:
-        db.close()
 
 
 def check_audit(studio: Studio) -> None:
@@ -127,8 +112,8 @@ def test_apply_killed_then_rerun_loses_nothing(template, tmp_path, point):
             assert (studio.volumes["studio"] / rel).read_bytes() == data
         else:
             assert len(where) == 1 and where != ["place"], (rel, where)
-    assert set(states(studio)) <= {"trashed"}
-    assert sum(states(studio).values()) == len(DUE) * len(FILES)
+    assert set(trash_states(studio)) <= {"trashed"}
+    assert sum(trash_states(studio).values()) == len(DUE) * len(FILES)
     check_audit(studio)
 
 
@@ -149,7 +134,7 @@ def test_purge_killed_then_rerun_finishes(template, tmp_path, point):
         assert locate(studio, rel) == expected
     trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
     assert list(trash.iterdir()) == []  # the emptied folders went too, half-done or not
-    assert set(states(studio)) == {"purged"}
+    assert set(trash_states(studio)) == {"purged"}
     check_audit(studio)
 
 
@@ -171,16 +156,16 @@ def test_restore_killed_then_rerun_finishes(template, tmp_path, point):
             assert (studio.volumes["studio"] / rel).read_bytes() == data
         else:
             assert locate(studio, rel) not in ([], ["place"])
-    assert "restoring" not in states(studio) and "moving" not in states(studio)
+    assert "restoring" not in trash_states(studio) and "moving" not in trash_states(studio)
     check_audit(studio)
 
 
 def test_a_scan_after_a_crash_finishes_the_half_done_step_first(template, tmp_path):
     studio = fresh(template, tmp_path)
     crash(studio, ["apply"], DAY, ("ARCHIVEKEEPER_CRASH_AFTER", 4))
-    assert "moving" in states(studio)
+    assert "moving" in trash_states(studio)
     assert studio.cli("scan", env=env_at(DAY)).returncode == 0
-    assert "moving" not in states(studio)
+    assert "moving" not in trash_states(studio)
     for rel in originals(studio):
         assert len(locate(studio, rel)) == 1, rel
     check_audit(studio)

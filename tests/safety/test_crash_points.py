@@ -22,7 +22,7 @@ import time
 from datetime import date, timedelta
 
 import pytest
-from conftest import BIN, DUE_RULES, OLD, Studio, at
+from conftest import BIN, DUE_RULES, OLD, Studio, age_folders, at, trash_states
 
 from archivekeeper.act import fsops
 
@@ -94,13 +94,6 @@ def originals(files=FILES, due=DUE, kept=KEPT) -> dict[str, bytes]:
     return {f"{rel}/{name}": data for rel in [*due, kept] for name, data in files.items()}
 
 
-def states(studio: Studio) -> dict[str, int]:
-    db = sqlite3.connect(studio.state / "index.sqlite")
-    try:
-        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
-    finally:
-        db.close()
-
 
 def first_group_shoot(studio: Studio) -> str:
     """The shoot `trash restore 1` brings back."""
@@ -111,12 +104,6 @@ def first_group_shoot(studio: Studio) -> str:
         db.close()
     return path.decode() if isinstance(path, bytes) else path
 
-
-def age_folders(studio: Studio) -> None:
-    """Time passes: the folders the killed run touched are no longer too fresh to trust."""
-    for dirpath, dirnames, _ in os.walk(studio.volumes["studio"]):
-        dirnames[:] = [d for d in dirnames if d != ".archivekeeper"]
-        os.utime(dirpath, (OLD, OLD))
 
 
 def verified(studio: Studio) -> None:
@@ -141,7 +128,7 @@ def finish_apply(studio: Studio, files: dict[str, bytes], kept: str) -> None:
             assert where == ["place"], rel
         else:
             assert len(where) == 1 and where != ["place"], (rel, where)
-    assert set(states(studio)) == {"trashed"}
+    assert set(trash_states(studio)) == {"trashed"}
     verified(studio)
 
 
@@ -167,7 +154,7 @@ def crash_and_recover(template, tmp_path, point) -> None:
         assert rerun.returncode == 0, rerun.stderr
         for rel, data in files.items():
             assert locate(studio, rel, data) == (["place"] if rel.startswith(KEPT) else []), rel
-        assert set(states(studio)) == {"purged"}
+        assert set(trash_states(studio)) == {"purged"}
     else:
         assert rerun.returncode == 0 or "no restorable trash item" in rerun.stderr, rerun.stderr
         first = first_group_shoot(studio)
@@ -175,7 +162,7 @@ def crash_and_recover(template, tmp_path, point) -> None:
             where = locate(studio, rel, data)
             back = rel.startswith((first + "/", KEPT))
             assert where == ["place"] if back else where not in ([], ["place"]), (rel, where)
-        assert not {"restoring", "moving"} & set(states(studio))
+        assert not {"restoring", "moving"} & set(trash_states(studio))
     verified(studio)
 
 

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DUE_RULES, OLD, Studio, at
+from conftest import DUE_RULES, OLD, Studio, age_folders, at, trash_states
 from e2e.test_daemon import TEST_CONFIG, run_daemon  # noqa: F401 (a fixture)
 from unit.test_daemon_decisions import FakeWatcher, Monotonic
 
@@ -146,19 +146,6 @@ def layout(studio: Studio) -> dict[str, list[str]]:
     return out
 
 
-def trash_states(studio: Studio) -> dict[str, int]:
-    db = sqlite3.connect(studio.state / "index.sqlite")
-    try:
-        return dict(db.execute("SELECT state, COUNT(*) FROM trash_files GROUP BY state"))
-    finally:
-        db.close()
-
-
-def age_folders(studio: Studio) -> None:
-    """Time passes: folders a run touched are no longer too fresh for a scan to trust."""
-    for dirpath, dirnames, _ in os.walk(studio.volumes["studio"]):
-        dirnames[:] = [d for d in dirnames if d != ".archivekeeper"]
-        os.utime(dirpath, (OLD, OLD))
 
 
 def finish(studio: Studio, command: Command) -> None:
