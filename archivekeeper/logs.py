@@ -115,6 +115,15 @@ def json_path(exact: str) -> str:
         lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()) - 0xDC00:02x}", exact)
 
 
+_JSON_ESCAPES = re.compile(r"\\\\|\\x([0-9a-f]{2})")
+
+
+def from_json_path(text: str) -> str:
+    """json_path undone: a path as JSON carries it, back to its exact text."""
+    return _JSON_ESCAPES.sub(
+        lambda m: "\\" if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)), text)
+
+
 def _escape(match: re.Match) -> str:
     char = match.group()
     code = ord(char)

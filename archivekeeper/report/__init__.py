@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -150,16 +149,14 @@ def _scrub(value, key: str, others: list[str]):
     return value
 
 
-_JSON_ESCAPE = re.compile(r"\\\\|\\x([0-9a-f]{2})")
-
-
 def _unescape_paths(value, key: str | None = None):
     """The stored JSON's paths back to exact text (render.json_text escapes them again)."""
+    from archivekeeper.logs import from_json_path
+
     if isinstance(value, dict):
         return {k: _unescape_paths(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_unescape_paths(v, key) for v in value]
     if isinstance(value, str) and key == "path":
-        return _JSON_ESCAPE.sub(
-            lambda m: "\\" if m.group(1) is None else chr(0xDC00 + int(m.group(1), 16)), value)
+        return from_json_path(value)
     return value

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from archivekeeper.act.fsops import FsError, VolumeRoot
-from archivekeeper.logs import show_path
+from archivekeeper.logs import from_json_path, json_path, show_path
 
 # What must never reach a terminal raw: C0 and C1 controls, line and paragraph separators, bidi
 # controls.
@@ -95,3 +95,9 @@ def test_a_name_with_a_backslash_and_one_with_the_byte_it_spells_both_move(studi
              for p in trash.rglob("*.jpg")}
     assert moved == {b"a\xff.jpg": b"byte", b"a\\xff.jpg": b"backslash"}
     assert not shoot.exists()
+
+
+@given(st.binary(max_size=40))
+def test_a_path_as_json_carries_it_reads_back_to_its_bytes(raw):
+    exact = os.fsdecode(raw)  # undecodable bytes as surrogates, as exact_path keeps them
+    assert os.fsencode(from_json_path(json_path(exact))) == raw
