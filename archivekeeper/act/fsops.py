@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import signal
 import stat
@@ -248,6 +249,13 @@ def write_marker(root_fd: int, content: bytes) -> None:
         root = os.fstat(root_fd)
         if os.fstat(meta_fd).st_dev != root.st_dev or mount_id(meta_fd) != mount_id(root_fd):
             raise MarkerError(".archivekeeper is another mount")
+        # Two inits racing both saw no marker: the lock makes them take turns, and the one
+        # that comes second finds the first's marker and refuses, never replacing it (nor
+        # removing the other's temp file as a crashed init's).
+        fcntl.flock(meta_fd, fcntl.LOCK_EX)
+        if lstat_at(meta_fd, MARKER_NAME) is not None:
+            raise MarkerError("a marker appeared while this one was being written "
+                              "(another volume init?)")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
             fd = os.open(_MARKER_TMP, flags, 0o644, dir_fd=meta_fd)

@@ -133,14 +133,50 @@ def test_a_left_over_temp_file_is_replaced_with_a_fresh_one(volume):
     assert meta(volume) == ["volume.json"]
 
 
-def test_a_symlink_planted_at_the_final_name_is_replaced_never_followed(volume, outside,
-                                                                        tmp_path):
+def test_a_symlink_planted_at_the_final_name_is_refused_never_followed(volume, outside,
+                                                                       tmp_path):
     (volume / ".archivekeeper").mkdir()
     (volume / ".archivekeeper" / "volume.json").symlink_to(outside / "precious.txt")
-    write_marker(volume)
+    with pytest.raises(MarkerError, match="appeared"):
+        write_marker(volume)
     assert_untouched(outside, tmp_path)
-    marker = volume / ".archivekeeper" / "volume.json"
-    assert stat.S_ISREG(os.lstat(marker).st_mode) and marker.read_bytes() == CONTENT
+    assert meta(volume) == ["volume.json"]
+    assert os.path.islink(volume / ".archivekeeper" / "volume.json")
+
+
+def test_a_marker_written_by_a_racing_init_is_never_replaced(volume):
+    """Two `volume init` runs both saw no marker; the second to write must not replace the
+    first's (the drive would carry another name and id than the first run printed)."""
+    first = json.dumps({"id": "1111", "name": "studio"}).encode()
+    write_marker(volume, first)
+    with pytest.raises(MarkerError, match="appeared"):
+        write_marker(volume, json.dumps({"id": "2222", "name": "backup"}).encode())
+    assert (volume / ".archivekeeper" / "volume.json").read_bytes() == first
+    assert meta(volume) == ["volume.json"]
+
+
+def test_two_inits_racing_in_threads_leave_one_whole_marker(volume):
+    import threading
+
+    contents = [json.dumps({"id": str(i), "name": f"v{i}", "pad": "x" * 100_000}).encode()
+                for i in range(8)]
+    outcomes: list[str] = []
+
+    def run(content: bytes) -> None:
+        try:
+            write_marker(volume, content)
+            outcomes.append("written")
+        except (MarkerError, OSError) as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in contents]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("written") == 1, outcomes
+    assert (volume / ".archivekeeper" / "volume.json").read_bytes() in contents
+    assert meta(volume) == ["volume.json"]
 
 
 @pytest.mark.parametrize("planted, found", [
