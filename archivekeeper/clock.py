@@ -2,6 +2,8 @@
 
 ARCHIVEKEEPER_FAKE_NOW (ISO 8601, e.g. 2027-06-01T04:30:00+03:00) pins the clock for end-to-end
 tests of time-dependent behaviour (notice periods, the clock guard) through the real CLI.
+ARCHIVEKEEPER_FAKE_BOOT ("BOOT_ID:SECONDS") stands in for the boot id and the boot-time clock
+beside it; a pinned clock without it has no boot evidence.
 """
 
 from __future__ import annotations
@@ -22,6 +24,21 @@ class SystemClock:
 
     def today(self) -> date:
         return self.now().date()
+
+
+def boot_sample() -> tuple[str, float] | None:
+    """(this boot's id, seconds since boot counting suspend): how much time really passed
+    between two instants of the same boot, whatever the wall clock did. None when unknown."""
+    if os.environ.get("ARCHIVEKEEPER_FAKE_NOW"):
+        fake = os.environ.get("ARCHIVEKEEPER_FAKE_BOOT", "")
+        boot, _, seconds = fake.rpartition(":")
+        return (boot, float(seconds)) if boot else None
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        return boot, time.clock_gettime(time.CLOCK_BOOTTIME)
+    except (OSError, AttributeError):
+        return None
 
 
 def filesystem_now_ns() -> int:

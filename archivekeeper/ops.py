@@ -9,9 +9,10 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from archivekeeper.clock import boot_sample
 from archivekeeper.core import naming, planner, policy
 from archivekeeper.core.durations import Period
 from archivekeeper.core.model import Announcement, Erasure, Hold
@@ -86,7 +87,11 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
         if found is not None:
             newest = datetime.fromtimestamp(min(found[0], MAX_NS) / 1e9, UTC)
             where = found[1]
-    return planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where)
+    boot, kept = boot_sample(), store.clock_boot()
+    ran = (timedelta(seconds=boot[1] - kept[1])
+           if boot is not None and kept is not None and boot[0] == kept[0] else None)
+    check = planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where, ran)
+    return replace(check, boot=boot)
 
 
 MAX_NS = 253402214400 * 10**9  # 9999-12-31: later mtimes are read as that
@@ -100,7 +105,7 @@ def note_time(store: Store, check: planner.ClockCheck) -> None:
     if not check.trusted or check.reference is None:
         return
     with store.transaction():
-        store.raise_clock_mark(check.now)
+        store.raise_clock_mark(check.now, check.boot)
         _settle_first_seen(store, check.now)
 
 
@@ -169,7 +174,7 @@ def accept_clock(store: Store, audit, now: datetime) -> datetime | None:
     old = store.clock_mark()
     with store.transaction():
         audit.append("clock_accept", mark=old.isoformat() if old else None)
-        store.set_clock_mark(now)
+        store.set_clock_mark(now, boot_sample())
         _settle_first_seen(store, now)
     return old
 

@@ -24,6 +24,9 @@ CLOCK_TOLERANCE = timedelta(minutes=5)
 # File mtimes run ahead of the clock for harmless reasons (FAT keeps local time, copy tools keep
 # camera dates): a fresh index distrusts a clock behind its newest mtime only past a day.
 STAND_IN_TOLERANCE = timedelta(days=1)
+# How much further the wall clock may move from the mark than the boot-time clock did: a
+# command's own run time, NTP's small corrections; far below any notice or retention period.
+RAN_TOLERANCE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -390,6 +393,7 @@ class ClockCheck:
     reference: datetime | None  # the high-water mark, or the newest mtime standing in for it
     refusals: tuple[str, ...] = ()  # no names or paths: they go into the audit log
     where: str = ""  # where the newest mtime standing in for the mark is, for the owner
+    boot: tuple[str, float] | None = None  # clock.boot_sample() read with now: kept with the mark
 
     @property
     def trusted(self) -> bool:
@@ -406,14 +410,20 @@ def check_clock(
     newest_mtime: datetime | None,
     max_jump: Period,
     newest_where: str = "",
+    ran: timedelta | None = None,
 ) -> ClockCheck:
     """Given now, the high-water mark (the latest instant archivekeeper recorded, None on a
     fresh index), the newest file or folder mtime scans saw on the volumes (None if
-    nothing is indexed) and where it is, and safety.max_clock_jump, return the verdict.
+    nothing is indexed) and where it is, safety.max_clock_jump, and how long the machine
+    really ran since the mark (the same boot's boot-time clock; None after a reboot or when
+    unknown), return the verdict.
 
-    Distrusted: more than CLOCK_TOLERANCE before the mark (the clock went back), or more than
-    max_jump after it (a jump). With no mark the newest mtime stands in, so a new install on a
-    clock decades ahead is a jump too; it is only ahead of the clock past STAND_IN_TOLERANCE."""
+    Distrusted: more than CLOCK_TOLERANCE before the mark (the clock went back), more than
+    RAN_TOLERANCE further from the mark than the machine ran (a jump while it ran: a bad NTP
+    answer must not shorten the notice period or the trash retention), or more than max_jump
+    after it (a jump, or a machine off that long). With no mark the newest mtime stands in, so
+    a new install on a clock decades ahead is a jump too; it is only ahead of the clock past
+    STAND_IN_TOLERANCE."""
     accept = "if the clock is right, run `archivekeeper clock accept`"
     if mark is not None:
         reference, what, tolerance = mark, "the last time archivekeeper recorded", CLOCK_TOLERANCE
@@ -428,6 +438,11 @@ def check_clock(
         return ClockCheck(now, reference, (
             f"the clock ({shown_now}) is earlier than {what} ({shown_ref}): the clock went "
             f"back; fix it, or {accept}",), newest_where if mark is None else "")
+    if mark is not None and ran is not None and now - mark > ran + RAN_TOLERANCE:
+        return ClockCheck(now, reference, (
+            f"the clock ({shown_now}) is {_span(now - mark)} after {what} ({shown_ref}), but "
+            f"only {_span(ran)} passed while this machine ran: a jump of the clock; "
+            f"{accept}",))
     latest = datetime.combine(max_jump.add_to(reference.date()), reference.timetz())
     if now > latest:
         return ClockCheck(now, reference, (
@@ -435,3 +450,13 @@ def check_clock(
             f"{what} ({shown_ref}): a jump of the clock, or the machine was off; {accept}",),
             newest_where if mark is None else "")
     return ClockCheck(now, reference)
+
+
+def _span(delta: timedelta) -> str:
+    """A duration in words, to the unit that matters: '40 days', '3 hours', '2 minutes'."""
+    seconds = max(0, int(delta.total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

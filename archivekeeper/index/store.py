@@ -460,16 +460,33 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET announced_at = excluded.announced_at, "
             "approved_at = NULL", ((key, shoot_id, at.isoformat()) for key, shoot_id in items))
 
-    def set_clock_mark(self, at: datetime) -> None:
-        self.set_meta("clock_mark", _utc_text(at))
+    def clock_boot(self) -> tuple[str, float] | None:
+        """The boot id and boot-time clock read with the mark, if known (clock.boot_sample)."""
+        value = self.get_meta("clock_boot")
+        if value is None:
+            return None
+        boot, seconds = json.loads(value)
+        return boot, seconds
 
-    def raise_clock_mark(self, at: datetime) -> None:
+    def _set_clock_boot(self, boot: tuple[str, float] | None) -> None:
+        if boot is None:
+            self.db.execute("DELETE FROM meta WHERE key = 'clock_boot'")
+        else:
+            self.set_meta("clock_boot", json.dumps(list(boot)))
+
+    def set_clock_mark(self, at: datetime, boot: tuple[str, float] | None = None) -> None:
+        self.set_meta("clock_mark", _utc_text(at))
+        self._set_clock_boot(boot)
+
+    def raise_clock_mark(self, at: datetime, boot: tuple[str, float] | None = None) -> None:
         """Move the mark up to `at`, never down: in one statement, so two processes noting
-        their times in either order leave the later one."""
-        self.db.execute(
+        their times in either order leave the later one, and the boot sample read with it."""
+        raised = self.db.execute(
             "INSERT INTO meta (key, value) VALUES ('clock_mark', ?) ON CONFLICT (key) DO "
             "UPDATE SET value = excluded.value WHERE excluded.value > meta.value",
-            (_utc_text(at),))
+            (_utc_text(at),)).rowcount
+        if raised:
+            self._set_clock_boot(boot)
 
     def note_newest_mtime(self, volume: str, mtime_ns: int) -> None:
         """Remember the newest plausible mtime a scan saw on a volume (see newest_mtime)."""

@@ -43,6 +43,35 @@ def test_a_jump_past_the_newest_mtime_points_at_it_only_when_told_where_it_is():
         " (the newest is studio:x)"
 
 
+def test_a_jump_while_the_machine_ran_says_so_in_full():
+    mark = NOW - timedelta(days=40)
+    check = check_clock(NOW, mark, None, SIXTY, ran=timedelta(minutes=2))
+    assert check.refusals == (
+        "the clock (2025-06-01T04:30:00+03:00) is 40 days after the last time archivekeeper "
+        "recorded (2025-04-22T04:30:00+03:00), but only 2 minutes passed while this machine "
+        f"ran: a jump of the clock; {ACCEPT}",)
+    assert (check.now, check.reference) == (NOW, mark)
+
+
+def test_the_running_time_is_judged_to_the_hour():
+    mark = NOW - timedelta(days=3)
+    ran = timedelta(days=3) - timedelta(hours=1)
+    assert check_clock(NOW, mark, None, SIXTY, ran=ran).trusted
+    assert not check_clock(NOW, mark, None, SIXTY, ran=ran - timedelta(seconds=1)).trusted
+    assert "1 hour passed" in check_clock(NOW, NOW - timedelta(hours=3), None, SIXTY,
+                                          ran=timedelta(seconds=3600)).refusals[0]
+    assert "0 seconds passed" in check_clock(NOW, mark, None, SIXTY,
+                                             ran=timedelta(seconds=-5)).refusals[0]
+
+
+def test_no_running_time_known_leaves_the_jump_to_max_clock_jump():
+    assert check_clock(NOW, NOW - timedelta(days=59), None, SIXTY, ran=None).trusted
+    assert not check_clock(NOW, NOW - timedelta(days=61), None, SIXTY, ran=None).trusted
+    # with no mark (a fresh index) the stand-in mtime has no running time to compare with
+    assert check_clock(NOW, None, NOW - timedelta(days=30), SIXTY,
+                       ran=timedelta(0)).trusted
+
+
 def test_a_plan_on_a_distrusted_clock_promises_no_deletion_day():
     shot = date(2024, 5, 12)
     path = f"{shot.isoformat()} Virtanen Matti"
