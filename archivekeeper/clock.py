@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 from datetime import date, datetime
 
 
@@ -19,16 +20,22 @@ class SystemClock:
         fake = os.environ.get("ARCHIVEKEEPER_FAKE_NOW")
         if fake:
             pinned = datetime.fromisoformat(fake)
-            return pinned if pinned.tzinfo else pinned.astimezone()
-        return datetime.now().astimezone()
+            at = pinned if pinned.tzinfo else pinned.astimezone()
+        else:
+            at = datetime.now().astimezone()
+        boot = _read_boot()
+        if boot is not None:
+            _BOOT_OF[at] = boot
+            if len(_BOOT_OF) > 256:
+                _BOOT_OF.popitem(last=False)
+        return at
 
     def today(self) -> date:
         return self.now().date()
 
 
-def boot_sample() -> tuple[str, float] | None:
-    """(this boot's id, seconds since boot counting suspend): how much time really passed
-    between two instants of the same boot, whatever the wall clock did. None when unknown."""
+def _read_boot() -> tuple[str, float] | None:
+    """(this boot's id, seconds since boot counting suspend), or None when unknown."""
     if os.environ.get("ARCHIVEKEEPER_FAKE_NOW"):
         fake = os.environ.get("ARCHIVEKEEPER_FAKE_BOOT", "")
         boot, _, seconds = fake.rpartition(":")
@@ -39,6 +46,18 @@ def boot_sample() -> tuple[str, float] | None:
         return boot, time.clock_gettime(time.CLOCK_BOOTTIME)
     except (OSError, AttributeError):
         return None
+
+
+# The boot sample read with each instant SystemClock.now() returned lately: a FixedClock's
+# instants (the demo's later days, tests) have none, so they are judged without it.
+_BOOT_OF: OrderedDict[datetime, tuple[str, float]] = OrderedDict()
+
+
+def boot_of(now: datetime) -> tuple[str, float] | None:
+    """The boot id and boot-time clock read together with `now` by SystemClock.now(): how
+    much time really passed between two instants of the same boot, whatever the wall clock
+    did. None for an instant it did not return (or long ago)."""
+    return _BOOT_OF.get(now)
 
 
 def filesystem_now_ns() -> int:

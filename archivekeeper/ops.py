@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from archivekeeper.clock import boot_sample
+from archivekeeper.clock import boot_of
 from archivekeeper.core import naming, planner, policy
 from archivekeeper.core.durations import Period
 from archivekeeper.core.model import Announcement, Erasure, Hold
@@ -87,7 +87,7 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
         if found is not None:
             newest = datetime.fromtimestamp(min(found[0], MAX_NS) / 1e9, UTC)
             where = found[1]
-    boot, kept = boot_sample(), store.clock_boot()
+    boot, kept = boot_of(now), store.clock_boot()
     ran = (timedelta(seconds=boot[1] - kept[1])
            if boot is not None and kept is not None and boot[0] == kept[0] else None)
     check = planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where, ran)
@@ -174,7 +174,7 @@ def accept_clock(store: Store, audit, now: datetime) -> datetime | None:
     old = store.clock_mark()
     with store.transaction():
         audit.append("clock_accept", mark=old.isoformat() if old else None)
-        store.set_clock_mark(now, boot_sample())
+        store.set_clock_mark(now, boot_of(now))
         _settle_first_seen(store, now)
     return old
 

@@ -393,7 +393,7 @@ class ClockCheck:
     reference: datetime | None  # the high-water mark, or the newest mtime standing in for it
     refusals: tuple[str, ...] = ()  # no names or paths: they go into the audit log
     where: str = ""  # where the newest mtime standing in for the mark is, for the owner
-    boot: tuple[str, float] | None = None  # clock.boot_sample() read with now: kept with the mark
+    boot: tuple[str, float] | None = None  # clock.boot_of(now): kept with the mark
 
     @property
     def trusted(self) -> bool:

@@ -461,7 +461,7 @@ class Store:
             "approved_at = NULL", ((key, shoot_id, at.isoformat()) for key, shoot_id in items))
 
     def clock_boot(self) -> tuple[str, float] | None:
-        """The boot id and boot-time clock read with the mark, if known (clock.boot_sample)."""
+        """The boot id and boot-time clock read with the mark, if known (clock.boot_of)."""
         value = self.get_meta("clock_boot")
         if value is None:
             return None

@@ -29,6 +29,7 @@ FALLBACK_EVERY = 300.0  # s between quick scans while file events cannot be trus
 HINT_CHECK = 0.5  # s between looks at pending file events (for folders quiet for `debounce`)
 STATUS_EVERY = 1.0  # s between STATUS= updates during a job
 LOCK_WAIT = 60.0  # s a job waits for a CLI run that holds the run lock
+LOCK_RETRY = 300.0  # s after which a job skipped for the run lock is queued again
 
 log = logs.get_logger()
 
@@ -128,6 +129,7 @@ class Daemon:
         self._recheck: set[str] = set()  # volumes a folder scan found offline, unseen by probes
         self._next_ping = self._next_poll = 0.0
         self._next_fallback: float | None = None
+        self._retries: dict[Job, float] = {}  # skipped for the run lock: queued again then
         self._degraded_logged = False
         self._status = ""
         self._status_at = 0.0
@@ -183,6 +185,10 @@ class Daemon:
             self.poll_volumes()
         self._handle_changes()
         self._check_watch()
+        for job, due in list(self._retries.items()):
+            if self.monotonic() >= due:
+                del self._retries[job]
+                self.enqueue(job)
         quiet = self.hints.take_quiet(self.monotonic())
         if quiet:
             self.enqueue(Job("scan", folders=tuple(sorted(
@@ -195,6 +201,7 @@ class Daemon:
             deadlines.append(self._next_ping)
         if self._next_fallback is not None:
             deadlines.append(self._next_fallback)
+        deadlines.extend(self._retries.values())
         timeout = min(deadlines) - self.monotonic()
         if self.hints.pending():
             timeout = min(timeout, HINT_CHECK)
@@ -525,7 +532,9 @@ class Daemon:
 
     def _take_lock(self, job: Job) -> bool:
         """The run lock, waiting a bounded time for a CLI run (pinging the watchdog); on
-        timeout the job is skipped and runs again at its next time."""
+        timeout the job is skipped and queued again LOCK_RETRY later: a drive plugged in
+        while the owner runs a command gets its scan, apply and pending erasure while it is
+        still plugged in, not when it next happens to be."""
         wait = float(os.environ.get("ARCHIVEKEEPER_LOCK_WAIT", LOCK_WAIT))
         deadline = self.monotonic() + wait
         while True:
@@ -535,7 +544,9 @@ class Daemon:
             except SessionError as exc:
                 if self.stop_requested or self.monotonic() >= deadline:
                     log.warning("job_skipped", **job.fields(),
-                                reason=f"{exc}; it runs again at its next time")
+                                reason=f"{exc}; it runs again in {int(LOCK_RETRY // 60)} "
+                                       "minutes")
+                    self._retries[job] = self.monotonic() + LOCK_RETRY
                     return False
                 self.heartbeat()
 

@@ -16,7 +16,7 @@ from conftest import Studio
 
 from archivekeeper import logs
 from archivekeeper.clock import FixedClock
-from archivekeeper.service.daemon import FALLBACK_EVERY, POLL_EVERY, Daemon, Job
+from archivekeeper.service.daemon import FALLBACK_EVERY, LOCK_RETRY, POLL_EVERY, Daemon, Job
 from archivekeeper.session import Session
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -183,3 +183,36 @@ def test_when_the_watcher_degrades_it_is_logged_once_and_quick_scans_take_over(
     assert daemon.queued() == [Job("scan")]  # one scan per FALLBACK_EVERY seconds
     degraded = log_lines("watch_degraded")
     assert len(degraded) == 1 and degraded[0]["reason"] == reason
+
+
+# was: a job that found the CLI holding the run lock was skipped until its next time, so a
+#   drive plugged in while the owner ran a command got no scan nor apply (nor its pending
+#   erasure) until it was plugged in again, and a skipped daily apply waited a day
+@pytest.mark.parametrize("job", [Job("apply", volume="backup-1", why="volume_online"),
+                                 Job("apply", why="schedule")])
+def test_a_job_skipped_while_the_cli_holds_the_run_lock_runs_again_soon(
+        make_daemon, log_lines, studio, monkeypatch, job):
+    import fcntl
+
+    monkeypatch.setenv("ARCHIVEKEEPER_LOCK_WAIT", "0")
+    daemon = make_daemon(datetime(2026, 12, 8, 10, 0, tzinfo=HELSINKI))
+    with open(studio.state / "lock", "a") as held:  # a CLI run: another open file, same lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        daemon.run_job(job)
+        [skipped] = log_lines("job_skipped")
+        assert "again in 5 minutes" in skipped["reason"]
+        daemon.tick()
+        assert daemon.queued() == []
+        daemon.monotonic.now += LOCK_RETRY - 1
+        daemon.tick()
+        assert daemon.queued() == []
+        assert 0 < daemon._timeout() <= 1  # the loop wakes for it, not only at its next poll
+        fcntl.flock(held, fcntl.LOCK_UN)
+    daemon.monotonic.now += 1
+    daemon.tick()
+    assert daemon.queued() == [job] and daemon.queued()[0].why == job.why
+    daemon.run_job(daemon._take_job())
+    assert [e["job"] for e in log_lines("job_finished")] == ["apply"]
+    daemon.monotonic.now += 10 * LOCK_RETRY
+    daemon.tick()
+    assert daemon.queued() == []  # done: not again
