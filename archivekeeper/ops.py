@@ -91,7 +91,15 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
     ran = (timedelta(seconds=boot[1] - kept[1])
            if boot is not None and kept is not None and boot[0] == kept[0] else None)
     check = planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where, ran)
+    if store.index_lost() is not None:
+        check = replace(check, refusals=(*check.refusals, INDEX_LOST))
     return replace(check, boot=boot)
+
+
+INDEX_LOST = ("the index was made anew although the audit log already holds records (the old "
+              "index was lost or deleted), and the holds added with `hold add` were kept only "
+              "there: check `archivekeeper hold list`, add back any that are missing, then run "
+              "`archivekeeper clock accept`")
 
 
 MAX_NS = 253402214400 * 10**9  # 9999-12-31: later mtimes are read as that

@@ -6,6 +6,7 @@ exit code for the CLI, a log line for the daemon)."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 EXIT_RUNTIME, EXIT_CONFIG = 1, 78
 LOCK_WAIT = 120.0  # seconds a command waits for another run ($ARCHIVEKEEPER_LOCK_WAIT)
@@ -87,9 +88,28 @@ class Session:
 
             try:
                 self._store = Store(self.config.state_dir)
+                if self._store.fresh:
+                    self._note_if_index_lost(self._store)
             except StoreError as exc:
                 self.fail(SessionError(str(exc)))
         return self._store
+
+    def _note_if_index_lost(self, store) -> None:
+        """A new index beside an audit log that already holds records: the old index was lost
+        or deleted, and with it the holds `hold add` kept there. Noted for the clock guard."""
+        from archivekeeper.act.audit import LOG_NAME
+        from archivekeeper.index.store import StoreError
+
+        log = Path(self.config.state_dir) / LOG_NAME
+        try:
+            records = log.stat().st_size > 0
+        except FileNotFoundError:
+            records = False
+        except OSError as exc:
+            raise StoreError(f"{log}: {exc.strerror}") from exc
+        if records:
+            with store.transaction():
+                store.note_index_lost(self.clock.now().isoformat())
 
     @property
     def audit(self):

@@ -272,6 +272,8 @@ class Store:
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            # nothing recorded yet: made just now (an index in use always has meta rows)
+            self.fresh = self.db.execute("SELECT 1 FROM meta LIMIT 1").fetchone() is None
             self._migrate()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the index: {exc}") from exc
@@ -460,6 +462,15 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET announced_at = excluded.announced_at, "
             "approved_at = NULL", ((key, shoot_id, at.isoformat()) for key, shoot_id in items))
 
+    def index_lost(self) -> str | None:
+        """Set when this index was made although the audit log already held records: the
+        index before it (with the holds `hold add` kept only there) was lost. Until `clock
+        accept`, the clock guard distrusts the clock."""
+        return self.get_meta("index_lost")
+
+    def note_index_lost(self, since: str) -> None:
+        self.set_meta("index_lost", since)
+
     def clock_boot(self) -> tuple[str, float] | None:
         """The boot id and boot-time clock read with the mark, if known (clock.boot_of)."""
         value = self.get_meta("clock_boot")
@@ -475,8 +486,10 @@ class Store:
             self.set_meta("clock_boot", json.dumps(list(boot)))
 
     def set_clock_mark(self, at: datetime, boot: tuple[str, float] | None = None) -> None:
+        """`clock accept`: the mark becomes `at`, and a lost index's warning is answered."""
         self.set_meta("clock_mark", _utc_text(at))
         self._set_clock_boot(boot)
+        self.db.execute("DELETE FROM meta WHERE key = 'index_lost'")
 
     def raise_clock_mark(self, at: datetime, boot: tuple[str, float] | None = None) -> None:
         """Move the mark up to `at`, never down: in one statement, so two processes noting
