@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,10 @@ from archivekeeper.index.volumes import MARKER_DIR, VolumeStatus
 # the (same) callback is overwritten, on stderr, where a daemon says only what matters: harmless.
 warnings.filterwarnings("ignore", message=r"Callback with id .* already exists for watch",
                         category=RuntimeWarning, module=r"watchdog\.")
+# Stopping an observer while its thread is in a read makes watchdog 7.1 log an error, which
+# Python's last-resort handler puts raw on stderr: the watch was being stopped, nothing is lost.
+logging.getLogger("watchdog.observers.inotify").addFilter(
+    lambda record: "called when the thread is inactive" not in record.getMessage())
 
 # What changes a listing. Not opens and read-only closes: the scanner reading EXIF would
 # otherwise mark the shoots it just scanned, and so on forever. Not a folder's own "modified":

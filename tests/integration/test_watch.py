@@ -355,3 +355,27 @@ def test_a_folder_watched_twice_puts_no_warning_on_the_daemons_stderr(tmp_path):
     daemon = subprocess.run([sys.executable, str(script), "daemon"], capture_output=True,
                             text=True, timeout=60)
     assert daemon.returncode == 0 and daemon.stderr == ""
+
+
+STOPPED = """\
+import logging, sys
+if sys.argv[1] == "daemon":
+    import archivekeeper.service.watch  # noqa: F401
+log = logging.getLogger("watchdog.observers.inotify")
+log.error("InotifyEmitter.queue_events() called when the thread is inactive")
+if sys.argv[1] == "daemon":
+    log.error("inotify watch limit reached")  # any other error still shows
+"""
+
+
+# was: a SIGTERM while an observer's thread was in a read made watchdog log this error, raw on
+#   the daemon's stderr (seen once in tests/safety/test_daemon_crash.py)
+def test_an_observer_stopped_mid_read_puts_nothing_on_the_daemons_stderr(tmp_path):
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED)
+    plain = subprocess.run([sys.executable, str(script), "plain"], capture_output=True,
+                           text=True, timeout=60)
+    assert "called when the thread is inactive" in plain.stderr  # watchdog does log it
+    daemon = subprocess.run([sys.executable, str(script), "daemon"], capture_output=True,
+                            text=True, timeout=60)
+    assert daemon.returncode == 0 and daemon.stderr == "inotify watch limit reached\n"
