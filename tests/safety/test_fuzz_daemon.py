@@ -1,0 +1,273 @@
+"""Hostile input fed to a running `archivekeeper daemon` (issue 13): mutated configs and odd
+config files reloaded by SIGHUP (alone and in bursts), hostile folder and file names appearing
+under a watched volume, malformed markers on a drive slot, and a burst of thousands of file
+events. One daemon per test, kept running across all its cases. After every test the daemon is
+alive and answering, its stderr holds no traceback, every stdout line was one JSON document
+(its reader parsed them all, up to `daemon_stopping`), it exits 0 on SIGTERM, and the audit log
+verifies.
+
+Counts scale with ARCHIVEKEEPER_FUZZ_SCALE; `-m slow` runs ten times as many from a fresh seed
+(fuzzing.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import DUE_RULES, OLD, Studio
+from e2e.test_daemon import (  # noqa: F401 (run_daemon is a fixture)
+    TEST_CONFIG,
+    Daemon,
+    cli_shoots,
+    poll_until,
+    run_daemon,
+)
+
+from safety import fuzzing
+from safety.test_fuzz_config import draw_names, example, mutated
+
+HELD = "2015-01-01 Pidetty Asiakas"  # due, but held by the good config
+HOLD = f"""\
+holds:
+  - {{shoot: "backup-1:{HELD}", kind: legal-claim, reason: fuzz}}
+"""
+ANSWERS = ("config_invalid", "config_reloaded")
+
+
+def make_studio(root: Path, volumes=("studio", "backup-1"), extra: str = TEST_CONFIG) -> Studio:
+    studio = Studio(root, volumes=volumes, removable=volumes[1:], extra=extra)
+    studio.init_volumes()
+    return studio
+
+
+class Watch:
+    """A running daemon under fuzz: its stderr drained (a full pipe would stall it), the
+    answers to SIGHUP counted."""
+
+    def __init__(self, daemon: Daemon, studio: Studio):
+        self.daemon, self.studio = daemon, studio
+        self.good = studio.config.read_text()  # the config it started with
+        self.stderr: list[str] = []
+        threading.Thread(target=lambda: self.stderr.extend(daemon.proc.stderr),
+                         daemon=True).start()
+
+    def answers(self) -> list[dict]:
+        with self.daemon.cond:
+            return [e for e in self.daemon.events if e["event"] in ANSWERS]
+
+    def wait_answers(self, count: int, timeout: float = 30, what: object = "") -> list[dict]:
+        d = self.daemon
+        with d.cond:
+            d.cond.wait_for(lambda: len(self.answers()) >= count or d.proc.poll() is not None,
+                            timeout)
+        got = self.answers()
+        assert len(got) >= count, (what, count, d.events[-5:], d.proc.poll(), self.stderr[-5:])
+        return got
+
+    def hup(self, what: object = "") -> dict:
+        """SIGHUP; wait for its answer and return it."""
+        before = len(self.answers())
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        return self.wait_answers(before + 1, what=what)[before]
+
+    def sync(self, tag: str) -> dict:
+        """Put the good config back (tagged, so its hash is new) and wait until a reload that
+        read it is in force: every SIGHUP sent before has been handled then."""
+        raw = (self.good + f"# sync {tag}\n").encode()
+        put(self.studio.config, raw)
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        return self.daemon.wait("config_reloaded", hash=hashlib.sha256(raw).hexdigest(),
+                                timeout=30)
+
+    def alive(self) -> None:
+        assert self.daemon.proc.poll() is None, self.stderr[-20:]
+
+    def finish(self) -> None:
+        """Answering, stopped cleanly, every stdout line JSON, no traceback, audit verifies."""
+        self.alive()
+        self.daemon.notes.wait_idle(60)
+        assert self.daemon.stop() == 0
+        self.daemon.wait("daemon_stopping")  # the reader parsed every line up to the last
+        text = "".join(self.stderr)
+        assert fuzzing.no_traceback(text), text[-3000:]
+        put(self.studio.config, self.good.encode())
+        verify = self.studio.cli("audit", "verify")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def put(path: Path, raw: bytes | None) -> None:
+    """Whatever is at `path` (a file, a folder, a symlink, a FIFO) replaced by `raw` (None:
+    nothing)."""
+    if path.is_dir() and not path.is_symlink():
+        os.rmdir(path)
+    elif os.path.lexists(path):
+        path.unlink()
+    if raw is not None:
+        path.write_bytes(raw)
+
+
+# --- 1. configs reloaded by SIGHUP ------------------------------------------------------------
+
+
+def odd_files(path: Path, good: bytes) -> dict:
+    """Named ways to leave something other than a good config file at `path`."""
+    def directory():
+        put(path, None)
+        path.mkdir()
+
+    def removed():
+        put(path, None)
+
+    def symlink_loop():
+        put(path, None)
+        path.symlink_to(path.name)
+
+    def dangling():
+        put(path, None)
+        path.symlink_to("nowhere.yaml")
+
+    def fifo():
+        put(path, None)
+        os.mkfifo(path)
+
+    return {
+        "a directory": directory, "removed": removed, "a symlink loop": symlink_loop,
+        "a dangling symlink": dangling, "a FIFO": fifo,
+        "1 MB": lambda: put(path, good + b"#" + b"x" * (1 << 20) + b"\n"),
+        "just under 1 MiB": lambda: put(path, good + b"#" * ((1 << 20) - len(good) - 1) + b"\n"),
+        "non-UTF-8": lambda: put(path, good.replace(b"studio", b"stu\xffdio", 1)),
+        "empty": lambda: put(path, b""),
+        "NUL bytes": lambda: put(path, b"\0" * 100),
+        "a list": lambda: put(path, b"- 1\n- 2\n"),
+        "state_dir changed": lambda: put(path, good.replace(b"/state\n", b"/other-state\n", 1)),
+        "unknown key": lambda: put(path, good + b"bogus: 1\n"),
+        "bad duration": lambda: put(path, good.replace(b"1 second", b"1 fortnight")),
+        "bad cron": lambda: put(path, good.replace(b'scan: "0 3 1 1 *"', b'scan: "61 * * * *"')),
+        "bad glob": lambda: put(path, good + b"  - {name: g, match: {path: '[a-'}, "
+                                       b"keep_for: 1 day}\n"),
+    }
+
+
+def check_answer(answer: dict, path: Path, raw: bytes | None) -> None:
+    """config_reloaded with the hash of what was written, or config_invalid naming the file,
+    each error as FILE:LINE: ... (FILE: cannot read ... when there is no line to name)."""
+    if answer["event"] == "config_reloaded":
+        assert raw is not None and answer["hash"] == hashlib.sha256(raw).hexdigest(), answer
+        assert answer["config"] == str(path)
+        return
+    assert str(path) in answer["error"], answer
+    assert "stays in force" in answer["error"], answer
+    for error in answer["errors"]:
+        assert re.match(rf"{re.escape(str(path))}:(\d+: \S|\s*cannot read: )", error), answer
+
+
+def prove_old_config_in_force(watch: Watch, tag: str) -> None:
+    """After an invalid config, the old one (with its hold) is what an apply obeys: the held
+    shoot stays through the apply of backup-1 coming online, a fresh due shoot beside it goes."""
+    studio, daemon = watch.studio, watch.daemon
+    watch.sync(f"proof {tag}")
+    held = studio.volumes["backup-1"] / HELD
+    if not held.exists():  # a valid mutated config without the hold was in force at an apply
+        studio.shoot("backup-1", HELD, mtime=OLD)
+    due = studio.shoot("backup-1", f"2015-01-02 Vanha {tag}", mtime=OLD)
+    unheld = watch.good.replace(HOLD, "") + f"bogus: {tag}\n"
+    studio.config.write_text(unheld)
+    assert watch.hup()["event"] == "config_invalid"
+    marker = studio.volumes["backup-1"] / ".archivekeeper"
+    kept = studio.root / "marker-kept"
+    offline = len(daemon.found("volume_offline", volume="backup-1"))
+    applies = len(daemon.found("job_finished", job="apply", volume="backup-1"))
+    marker.rename(kept)
+    daemon.wait("volume_offline", volume="backup-1", times=offline + 1, timeout=15)
+    kept.rename(marker)
+    applied = daemon.wait("job_finished", job="apply", volume="backup-1", times=applies + 1,
+                          timeout=30)
+    assert not due.exists() and applied["moved_files"] >= 2, applied
+    assert sorted(p.name for p in held.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+
+
+def run_config_fuzz(tmp_path: Path, run_daemon, how_many: int, seed: int) -> None:  # noqa: F811
+    studio = make_studio(tmp_path, extra=TEST_CONFIG + DUE_RULES + HOLD)
+    good = studio.config.read_bytes()
+    studio.shoot("backup-1", HELD, mtime=OLD)
+    watch = Watch(run_daemon(studio), studio)
+    watch.daemon.notes.wait_idle()
+    assert (studio.volumes["backup-1"] / HELD).exists()  # the catch-up apply obeyed the hold
+    rng = random.Random(seed)
+    bases = [good.decode(), example(tmp_path)]
+    odd = odd_files(studio.config, good)
+    outcomes, kinds, slowest = Counter(), Counter(), 0.0
+    started = time.monotonic()
+    for case in range(how_many):
+        if case % 10 == 9:  # a burst: several configs, a SIGHUP after each, no waiting
+            for _ in range(rng.randint(2, 5)):
+                put(studio.config, mutated(rng.choice(bases), draw_names(rng), rng))
+                watch.daemon.proc.send_signal(signal.SIGHUP)
+            watch.sync(f"burst {case}")
+            kinds["burst"] += 1
+            continue
+        if case % 4 == 3:
+            name = rng.choice(sorted(odd))
+            odd[name]()
+            raw = studio.config.read_bytes() if studio.config.is_file() else None
+            kinds[name] += 1
+            what = name
+        else:
+            names = draw_names(rng)
+            raw = mutated(rng.choice(bases), names, rng)
+            put(studio.config, raw)
+            kinds.update(names)
+            what = names
+        at = time.monotonic()
+        answer = watch.hup(what)
+        slowest = max(slowest, time.monotonic() - at)
+        check_answer(answer, studio.config, raw)
+        outcomes[answer["event"]] += 1
+        watch.alive()
+        if case == how_many // 2:
+            prove_old_config_in_force(watch, "middle")
+    prove_old_config_in_force(watch, "end")
+    elapsed = time.monotonic() - started
+    answers = Counter(e["event"] for e in watch.answers())
+    fuzzing.note(f"daemon config fuzz (seed {seed}): {how_many} cases in {elapsed:.1f} s "
+                 f"(slowest reload {slowest:.2f} s), answers {dict(outcomes)}, in all with "
+                 f"bursts and proofs {dict(answers)}; kinds {dict(kinds)}")
+    assert outcomes["config_invalid"] and outcomes["config_reloaded"]
+    watch.finish()
+
+
+@pytest.mark.timeout(300)
+def test_mutated_and_odd_configs_reloaded_by_sighup_keep_the_daemon_and_the_old_config(
+        tmp_path, run_daemon):  # noqa: F811
+    run_config_fuzz(tmp_path, run_daemon, fuzzing.count(40), fuzzing.seed())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(0)
+def test_mutated_configs_reloaded_by_sighup_slow(tmp_path, run_daemon):  # noqa: F811
+    run_config_fuzz(tmp_path, run_daemon, fuzzing.count(40, slow=True), fuzzing.seed(slow=True))
+
+
+# Found by the config fuzz above: a FIFO left in the config's place made the daemon's reload
+# wait in open() for a writer that never came: no answer to SIGHUP, no job, no watchdog ping,
+# ever (check-config and every command hung the same way).
+def test_a_fifo_in_place_of_the_config_is_refused_not_waited_on(tmp_path, run_daemon):  # noqa: F811
+    studio = make_studio(tmp_path)
+    watch = Watch(run_daemon(studio), studio)
+    put(studio.config, None)
+    os.mkfifo(studio.config)
+    answer = watch.hup("a FIFO")
+    assert answer["event"] == "config_invalid"
+    check_answer(answer, studio.config, None)
+    checked = studio.cli("check-config", timeout=20)
+    assert checked.returncode == 78 and str(studio.config) in checked.stderr
+    watch.sync("fifo")
+    watch.finish()
