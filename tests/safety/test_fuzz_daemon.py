@@ -12,9 +12,11 @@ Counts scale with ARCHIVEKEEPER_FUZZ_SCALE; `-m slow` runs ten times as many fro
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
+import shutil
 import signal
 import threading
 import time
@@ -271,3 +273,111 @@ def test_a_fifo_in_place_of_the_config_is_refused_not_waited_on(tmp_path, run_da
     assert checked.returncode == 78 and str(studio.config) in checked.stderr
     watch.sync("fifo")
     watch.finish()
+
+
+# --- 3. malformed markers in a drive's slot ----------------------------------------------------
+
+
+def marker_kinds(kept: Path, studio_marker: Path) -> dict:
+    """Named ways to fill a slot's .archivekeeper (given the path it must take): each makes the
+    volume unusable. `kept` is the drive's real marker folder, moved away."""
+    real = json.loads((kept / "volume.json").read_bytes())
+
+    def file(raw: bytes):
+        def make(meta: Path):
+            meta.mkdir()
+            (meta / "volume.json").write_bytes(raw)
+        return make
+
+    def at_marker(make_it):
+        def make(meta: Path):
+            meta.mkdir()
+            make_it(meta / "volume.json")
+        return make
+
+    return {
+        "garbage": file(bytes(random.Random(7).randrange(256) for _ in range(300))),
+        "empty": file(b""),
+        "1 MB": file(b'{"id": "' + b"a" * (1 << 20) + b'"}'),
+        "deeply nested list": file(b"[" * 60_000),
+        "deeply nested object": file(b'{"a": ' * 10_000),
+        "not an object": file(b"[]"),
+        "id not text": file(b'{"id": 5}'),
+        "a 5000-digit id": file(b'{"id": 1' + b"0" * 5000 + b"}"),
+        "non-UTF-8": file(b'{"id": "\xff"}'),
+        "an unknown drive's id": file(json.dumps({"id": "f" * 32, "name": "backup-1"}).encode()),
+        "another volume's id": file(studio_marker.read_bytes()),
+        "its id, another name": file(json.dumps({**real, "name": "studio"}).encode()),
+        "a symlink to the real one": at_marker(lambda p: p.symlink_to(kept / "volume.json")),
+        "a directory": at_marker(lambda p: p.mkdir()),
+        "a FIFO": at_marker(lambda p: os.mkfifo(p)),
+        "a dangling symlink": at_marker(lambda p: p.symlink_to("nowhere")),
+        ".archivekeeper a file": lambda meta: meta.write_bytes(json.dumps(real).encode()),
+        ".archivekeeper a symlink to the real one": lambda meta: meta.symlink_to(kept),
+        ".archivekeeper a symlink loop": lambda meta: meta.symlink_to(meta.name),
+    }
+
+
+def clear(meta: Path) -> None:
+    if meta.is_dir() and not meta.is_symlink():
+        shutil.rmtree(meta)
+    elif os.path.lexists(meta):
+        meta.unlink()
+
+
+@pytest.mark.timeout(300)
+def test_malformed_markers_in_a_drive_slot_leave_the_drive_offline_and_untouched(
+        tmp_path, run_daemon):  # noqa: F811
+    studio = make_studio(tmp_path, extra=TEST_CONFIG + DUE_RULES)
+    due = studio.shoot("backup-1", "2015-01-01 Vanha Asiakas", mtime=OLD)
+    studio.ok("scan")  # the drive seen once: its id is known (a first sight would register any)
+    meta = studio.volumes["backup-1"] / ".archivekeeper"
+    kept = tmp_path / "marker-kept"
+    meta.rename(kept)  # the drive is not in its slot when the daemon starts
+    watch = Watch(run_daemon(studio), studio)
+    daemon = watch.daemon
+    daemon.wait("volume_offline", volume="backup-1")
+    daemon.notes.wait_idle()
+    kinds = marker_kinds(kept, studio.volumes["studio"] / ".archivekeeper" / "volume.json")
+    reasons = {}
+    started = time.monotonic()
+    for round_ in range(fuzzing.count(1)):
+        for name, make in kinds.items():
+            clear(meta)
+            make(meta)
+            seen = len(daemon.found("volume_offline", volume="backup-1"))
+            # a reload probes every volume afresh and logs each one's state, with its reason
+            watch.sync(f"{round_} {name}")
+            offline = daemon.wait("volume_offline", volume="backup-1", times=seen + 1)
+            reasons[name] = offline["reason"]
+            assert str(studio.volumes["backup-1"]) in offline["reason"], (name, offline)
+            watch.alive()
+    assert not [e for e in daemon.found("job_started") if e.get("volume") == "backup-1"]
+    assert daemon.found("job_finished", why="config_reloaded")  # the reloads' scans ran
+    assert sorted(p.name for p in due.rglob("*") if p.is_file()) == ["IMG_1.CR2", "IMG_1.jpg"]
+    elapsed = time.monotonic() - started
+
+    clear(meta)
+    kept.rename(meta)  # the real drive: now the daemon acts on it, as a control
+    applied = daemon.wait("job_finished", job="apply", volume="backup-1", timeout=30)
+    assert applied["moved_files"] == 2 and not due.exists()
+    offline = len(daemon.found("volume_offline", volume="backup-1"))
+    (meta / "volume.json").write_bytes(b"[" * 60_000)  # spoilt while online: the 2 s probe
+    daemon.wait("volume_offline", volume="backup-1", times=offline + 1, timeout=15)
+    fuzzing.note(f"daemon marker fuzz: {len(reasons) * fuzzing.count(1)} malformed markers in "
+                 f"{elapsed:.1f} s, each offline with its reason; e.g. "
+                 f"{reasons.get('deeply nested list')!r}")
+    watch.finish()
+
+
+# Found by the marker fuzz above: a marker of 60,000 "[" (within the 64 kB read) made json.loads
+# raise RecursionError, which no one caught: each probe failed, the daemon logged daemon_error
+# every 2 s and ran no job again, for any volume, until the marker was removed; every command
+# said "internal error".
+def test_a_deeply_nested_marker_makes_its_volume_offline_not_every_probe_fail(tmp_path):
+    studio = make_studio(tmp_path)
+    (studio.volumes["backup-1"] / ".archivekeeper" / "volume.json").write_bytes(b"[" * 60_000)
+    scanned = studio.cli("scan")
+    assert scanned.returncode == 0 and fuzzing.no_traceback(scanned.stderr), scanned.stderr
+    volumes = studio.cli("volume", "list")
+    assert ".archivekeeper/volume.json is not valid JSON" in volumes.stdout, volumes.stdout
