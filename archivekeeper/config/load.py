@@ -64,8 +64,16 @@ def load_config(path: Path) -> Config:
     (unreadable file, YAML syntax, unknown keys, bad types and values, conflicting sections)."""
     name = str(path)
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read(_MAX_BYTES + 1)
+        # O_NONBLOCK: a FIFO left in the config's place must not make open() wait for a writer
+        # that never comes (the daemon's reload hung); blocking again, it reads as empty when
+        # no one writes, and a pipe given as --config is still read to its end
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            os.set_blocking(fd, True)
+            with open(fd, "rb", closefd=False) as stream:
+                raw = stream.read(_MAX_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise ConfigError([f"{name}: cannot read: {err.strerror or err}"]) from None
     if len(raw) > _MAX_BYTES:

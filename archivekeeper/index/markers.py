@@ -146,7 +146,7 @@ def read_marker_in(meta_fd: int) -> dict | None:
         raise MarkerError(f"{where} is larger than {MARKER_MAX_BYTES} bytes")
     try:
         marker = json.loads(b"".join(chunks))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
         raise MarkerError(f"{where} is not valid JSON") from None
     if not isinstance(marker, dict) or not isinstance(marker.get("id"), str) or not marker["id"]:
         raise MarkerError(f"{where} has no volume id")
