@@ -16,6 +16,9 @@ from datetime import date, timedelta
 
 from conftest import BIN, DUE_RULES, OLD, at
 
+from archivekeeper import ops
+from archivekeeper.session import Session
+
 DAY = 86400
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
 DUE = "2015-03-01 Mäkinen Anna"  # due at once under the 5-year rule
@@ -109,3 +112,26 @@ def test_the_real_clocks_do_not_distrust_each_other(studio):
                              capture_output=True, text=True, env=env, timeout=120)
         assert ran.returncode == 0, (args, ran.stdout, ran.stderr)
     assert len(trashed(studio)) == 2
+
+
+# was: the boot sample of an instant sat in a cache of the last 256 instants the clock returned;
+#   the daemon's watcher thread reads the clock for each file event (and the audit log for each
+#   record), so a burst of them between a job's reading of now and its clock check lost it, and
+#   the check judged a 40-day jump by max_clock_jump alone: believed, and made the mark
+def test_an_instant_keeps_its_boot_sample_however_many_are_read_after_it(studio, monkeypatch):
+    trash_one_shoot(studio)
+    for name, value in when(40, "b1", 1120).items():
+        monkeypatch.setenv(name, value)
+    session = Session(str(studio.config))
+    try:
+        now = session.clock.now()  # a job's now
+        for second in range(1, 301):  # the watcher thread: one read per file event
+            monkeypatch.setenv("ARCHIVEKEEPER_FAKE_NOW",
+                               (now + timedelta(seconds=second)).isoformat())
+            session.clock.now()
+        check = ops.check_clock(session.config, session.store, now)
+    finally:
+        session.close()
+    assert not check.trusted
+    assert "while this machine ran" in check.refusals[0]
+
