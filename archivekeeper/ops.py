@@ -91,6 +91,11 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
     ran = (timedelta(seconds=boot[1] - kept[1])
            if boot is not None and kept is not None and boot[0] == kept[0] else None)
     check = planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where, ran)
+    if ran is not None and mark is not None:
+        # kept with the mark as the boot-time reading at which the wall clock would show it had
+        # it not moved since the first mark of this boot: the tolerance is granted once per
+        # boot, not again at each command (steps of 50 minutes must not add up unnoticed)
+        boot = (boot[0], kept[1] + (now - mark).total_seconds())
     return replace(check, boot=boot)
 
 
