@@ -10,8 +10,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from datetime import date, datetime
+
+
+class Instant(datetime):
+    """An instant SystemClock.now() returned, with the boot sample read together with it (an
+    attribute, not a cache beside it: no other thread's reads of the clock can lose it). An
+    instant computed from it (arithmetic, astimezone) has none."""
+
+    boot: tuple[str, float] | None = None
 
 
 class SystemClock:
@@ -23,12 +30,9 @@ class SystemClock:
             at = pinned if pinned.tzinfo else pinned.astimezone()
         else:
             at = datetime.now().astimezone()
-        boot = _read_boot()
-        if boot is not None:
-            _BOOT_OF[at] = boot
-            if len(_BOOT_OF) > 256:
-                _BOOT_OF.popitem(last=False)
-        return at
+        instant = Instant.combine(at.date(), at.timetz())
+        instant.boot = _read_boot()
+        return instant
 
     def today(self) -> date:
         return self.now().date()
@@ -48,16 +52,12 @@ def _read_boot() -> tuple[str, float] | None:
         return None
 
 
-# The boot sample read with each instant SystemClock.now() returned lately: a FixedClock's
-# instants (the demo's later days, tests) have none, so they are judged without it.
-_BOOT_OF: OrderedDict[datetime, tuple[str, float]] = OrderedDict()
-
-
 def boot_of(now: datetime) -> tuple[str, float] | None:
     """The boot id and boot-time clock read together with `now` by SystemClock.now(): how
     much time really passed between two instants of the same boot, whatever the wall clock
-    did. None for an instant it did not return (or long ago)."""
-    return _BOOT_OF.get(now)
+    did. None for an instant it did not return: a FixedClock's (the demo's later days, tests)
+    are judged without it."""
+    return getattr(now, "boot", None)
 
 
 def filesystem_now_ns() -> int:

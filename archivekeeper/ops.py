@@ -93,6 +93,11 @@ def check_clock(config, store: Store, now: datetime) -> planner.ClockCheck:
     check = planner.check_clock(now, mark, newest, config.safety.max_clock_jump, where, ran)
     if store.index_lost() is not None:
         check = replace(check, refusals=(*check.refusals, INDEX_LOST))
+    if ran is not None and mark is not None:
+        # kept with the mark as the boot-time reading at which the wall clock would show it had
+        # it not moved since the first mark of this boot: the tolerance is granted once per
+        # boot, not again at each command (steps of 50 minutes must not add up unnoticed)
+        boot = (boot[0], kept[1] + (now - mark).total_seconds())
     return replace(check, boot=boot)
 
 

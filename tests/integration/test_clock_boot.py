@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from conftest import BIN, DUE_RULES, OLD, at
+
+from archivekeeper import ops
+from archivekeeper.session import Session
 
 DAY = 86400
 FILES = {"JPEG/IMG_1.jpg": b"j" * 100, "RAW/IMG_1.CR2": b"r" * 300}
 DUE = "2015-03-01 Mäkinen Anna"  # due at once under the 5-year rule
 NOTICE_RULES = DUE_RULES.replace("notice_period: 0 days", "notice_period: 14 days")
 START = date.today()
+STEP = timedelta(minutes=50)
 
 
 def when(days: int, boot: str, seconds: float) -> dict:
@@ -109,3 +113,42 @@ def test_the_real_clocks_do_not_distrust_each_other(studio):
                              capture_output=True, text=True, env=env, timeout=120)
         assert ran.returncode == 0, (args, ran.stdout, ran.stderr)
     assert len(trashed(studio)) == 2
+
+
+# was: the boot sample of an instant sat in a cache of the last 256 instants the clock returned;
+#   the daemon's watcher thread reads the clock for each file event (and the audit log for each
+#   record), so a burst of them between a job's reading of now and its clock check lost it, and
+#   the check judged a 40-day jump by max_clock_jump alone: believed, and made the mark
+def test_an_instant_keeps_its_boot_sample_however_many_are_read_after_it(studio, monkeypatch):
+    trash_one_shoot(studio)
+    for name, value in when(40, "b1", 1120).items():
+        monkeypatch.setenv(name, value)
+    session = Session(str(studio.config))
+    try:
+        now = session.clock.now()  # a job's now
+        for second in range(1, 301):  # the watcher thread: one read per file event
+            monkeypatch.setenv("ARCHIVEKEEPER_FAKE_NOW",
+                               (now + timedelta(seconds=second)).isoformat())
+            session.clock.now()
+        check = ops.check_clock(session.config, session.store, now)
+    finally:
+        session.close()
+    assert not check.trusted
+    assert "while this machine ran" in check.refusals[0]
+
+
+# was: each command that noted its time took the boot sample read with it as its new base, so
+#   the hour's tolerance was granted afresh each time: a clock set forward 50 minutes at a time,
+#   a scan noting it after each step, ran ahead of the machine's running time without limit
+#   (about 900 such steps skip the trash retention, 400 the notice period)
+def test_steps_forward_each_within_the_tolerance_do_not_add_up_unnoticed(studio):
+    trash_one_shoot(studio)
+    start = datetime.fromisoformat(when(0, "b1", 0)["ARCHIVEKEEPER_FAKE_NOW"])
+    for n in range(1, 4):  # 150 minutes forward in 3 minutes of running time
+        studio.cli("scan", env={"ARCHIVEKEEPER_FAKE_NOW": (start + n * STEP).isoformat(),
+                                "ARCHIVEKEEPER_FAKE_BOOT": f"b1:{1060 + n * 60}"})
+    result = studio.cli("trash", "purge", env={
+        "ARCHIVEKEEPER_FAKE_NOW": (start + 3 * STEP).isoformat(),
+        "ARCHIVEKEEPER_FAKE_BOOT": "b1:1250"})
+    assert result.returncode == 3, (result.stdout, result.stderr)
+    assert "while this machine ran" in result.stderr
