@@ -440,9 +440,9 @@ def check_clock(
             f"back; fix it, or {accept}",), newest_where if mark is None else "")
     if mark is not None and ran is not None and now - mark > ran + RAN_TOLERANCE:
         return ClockCheck(now, reference, (
-            f"the clock ({shown_now}) is {_span(now - mark)} after {what} ({shown_ref}), but "
-            f"only {_span(ran)} passed while this machine ran: a jump of the clock; "
-            f"{accept}",))
+            f"the clock ({shown_now}) is {_span(now - mark)} after {what} ({shown_ref}), "
+            f"{_span(now - mark - ran)} more than this machine has run since then: a jump of "
+            f"the clock; {accept}",))
     latest = datetime.combine(max_jump.add_to(reference.date()), reference.timetz())
     if now > latest:
         return ClockCheck(now, reference, (

@@ -48,8 +48,8 @@ def test_a_jump_while_the_machine_ran_says_so_in_full():
     check = check_clock(NOW, mark, None, SIXTY, ran=timedelta(minutes=2))
     assert check.refusals == (
         "the clock (2025-06-01T04:30:00+03:00) is 40 days after the last time archivekeeper "
-        "recorded (2025-04-22T04:30:00+03:00), but only 2 minutes passed while this machine "
-        f"ran: a jump of the clock; {ACCEPT}",)
+        "recorded (2025-04-22T04:30:00+03:00), 39 days more than this machine has run since "
+        f"then: a jump of the clock; {ACCEPT}",)
     assert (check.now, check.reference) == (NOW, mark)
 
 
@@ -58,9 +58,12 @@ def test_the_running_time_is_judged_to_the_hour():
     ran = timedelta(days=3) - timedelta(hours=1)
     assert check_clock(NOW, mark, None, SIXTY, ran=ran).trusted
     assert not check_clock(NOW, mark, None, SIXTY, ran=ran - timedelta(seconds=1)).trusted
-    assert "1 hour passed" in check_clock(NOW, NOW - timedelta(hours=3), None, SIXTY,
-                                          ran=timedelta(seconds=3600)).refusals[0]
-    assert "0 seconds passed" in check_clock(NOW, mark, None, SIXTY,
+    assert "is 3 hours after" in check_clock(NOW, NOW - timedelta(hours=3), None, SIXTY,
+                                             ran=timedelta(seconds=3600)).refusals[0]
+    assert "2 hours more than this machine has run" in check_clock(
+        NOW, NOW - timedelta(hours=3), None, SIXTY, ran=timedelta(seconds=3600)).refusals[0]
+    # a running time below zero (the tolerance used up by earlier steps): the whole excess
+    assert "3 days more than" in check_clock(NOW, mark, None, SIXTY,
                                              ran=timedelta(seconds=-5)).refusals[0]
 
 
