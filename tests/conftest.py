@@ -30,6 +30,11 @@ safety:
 """
 
 
+# The day the run was collected: test modules take their dates from date.today() at import, so
+# a studio's clock must not move to the next day when a run crosses midnight.
+TODAY = date.today()
+
+
 def at(day: date, hour: int = 12, **extra) -> dict:
     """Env pinning the CLI's clock to `day` at `hour` local time (plus any extra variables)."""
     now = datetime(day.year, day.month, day.day, hour).astimezone().isoformat()
@@ -62,7 +67,7 @@ class Studio:
         # One clock for every command, noon today, unless a test pins another: the clock guard
         # (rightly) distrusts a clock that goes back, as mixing the real time with a pinned
         # noon would.
-        self.clock_env = at(date.today())
+        self.clock_env = at(TODAY)
         self.write_config()
 
     def write_config(self, extra: str | None = None) -> None:
