@@ -51,7 +51,6 @@ safety:
   notice_period: 0 days
   max_fraction_per_volume: 1.0
 """
-TODAY = date.today()
 TYPES = ("passport", "wedding", "portrait")
 DAYS = (date(2016, 5, 1), date(2019, 8, 2), date(2024, 3, 3))
 RETENTION = 30  # days, the default trash_retention
@@ -161,11 +160,14 @@ class History:
         self.reports = self.root / "reports"
         self.studio = Studio(self.root, volumes=("studio", "backup"), removable=("backup",),
                              extra=RULES + f"report:\n  dir: {self.reports}\n")
+        # the day the history starts, read once: a run across midnight keeps one calendar
+        self.start = date.today()
+        self.studio.clock_env = at(self.start)
         self.studio.init_volumes()
 
     @property
     def today(self) -> date:
-        return TODAY + timedelta(days=self.days)
+        return self.start + timedelta(days=self.days)
 
     def run(self, *args: str, codes=(0,)):
         self.steps.append(" ".join(args))
