@@ -180,6 +180,7 @@ CREATE TABLE IF NOT EXISTS refusals (
 """
 
 _FILE_COLUMNS = "count, relpaths, sizes, mtimes, inodes, kinds"
+_REASON_TABLES = ("holds", "uses", "erasures")
 _FAULT = faults.from_env("ARCHIVEKEEPER_STORE_FAULT")
 # What SQLite says when a write to the index fails with the errno (the fault hook's messages).
 _SQLITE_MESSAGES = {errno.ENOSPC: "database or disk is full", errno.EIO: "disk I/O error",
@@ -1007,6 +1008,17 @@ class Store:
     def forget_holds(self, ids: Iterable[int]) -> None:
         """Delete holds that keep nothing any more (their text names an erased customer)."""
         self.db.executemany("DELETE FROM holds WHERE id = ?", ((i,) for i in ids))
+
+    def reasons(self) -> list[tuple[str, int, str]]:
+        """(table, id, reason) of every reason the owner typed that the index keeps: holds, uses
+        and erasure records."""
+        return [(table, *row) for table in _REASON_TABLES
+                for row in self.db.execute(f"SELECT id, reason FROM {table}")]
+
+    def redact_reasons(self, rows: Iterable[tuple[str, int]]) -> None:
+        """Replace the given rows' reasons by "[erased]": they named an erased customer."""
+        for table, row_id in rows:
+            self.db.execute(f"UPDATE {table} SET reason = '[erased]' WHERE id = ?", (row_id,))
 
     def checkpoint(self) -> bool:
         """Copy the WAL into the index and truncate it, so deleted rows linger in no journal.

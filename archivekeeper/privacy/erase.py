@@ -308,6 +308,9 @@ def _carry_out(config, store, audit, executor, erasure_id: int, key: str, on: da
         store.forget_customer(key, gone, unrecognised(store, key), today)
         store.forget_holds(h["id"] for h in store.holds_ever()
                            if _names(h, key, today, longer))
+        # another customer's hold or use, or an earlier erasure, may give a reason naming them
+        store.redact_reasons((table, row_id) for table, row_id, text in store.reasons()
+                             if naming.mentions(text, key, longer))
         if finish:
             store.finish_erasure(erasure_id)
             audit.append("erase_done", erasure=erasure_id, customer=audit.token("customer", key),
