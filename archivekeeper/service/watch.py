@@ -44,6 +44,7 @@ from archivekeeper.index.volumes import MARKER_DIR, VolumeStatus
 
 # A folder created while watchdog walks its parent is watched twice; watchdog 7.1 then warns that
 # the (same) callback is overwritten, on stderr, where a daemon says only what matters: harmless.
+# (_Observer's reader does not even build that warning; this is for a watchdog it cannot patch.)
 warnings.filterwarnings("ignore", message=r"Callback with id .* already exists for watch",
                         category=RuntimeWarning, module=r"watchdog\.")
 # Stopping an observer while its thread is in a read makes watchdog 7.1 log an error, which
@@ -148,7 +149,13 @@ class _Observer(InotifyObserver):
     (inotify_c.py:335-348), which only logs and rebuilds its watches (inotify.py:212-225), and no
     event reaches the queue. So the mask is checked where every raw kernel event passes: this
     observer's own InotifyFD reader. `reports_overflow` is False on a watchdog without that
-    reader (the Watcher then does not trust the hints)."""
+    reader (the Watcher then does not trust the hints).
+
+    Its reader also watches a folder watched already without a word. A folder created while
+    watchdog walks its parent has its subtree walked (and every folder in it watched) again;
+    7.1.0 then formats a warning holding the repr of every watched path of the volume
+    (inotify_c.py:448-450), once per folder: for 300 nested folders, 200 MB of text per walk,
+    seconds in which the observer thread passes on no event of any folder."""
 
     def __init__(self, on_overflow: Callable[[], None]):
         super().__init__()
@@ -162,6 +169,14 @@ class _Observer(InotifyObserver):
                 handle(event)
 
             self.reader.handle_event = handle_event
+        watch_for = getattr(self.reader, "_get_or_create_watch", None)
+        if watch_for is not None and hasattr(self.reader, "_add_callback"):
+            def add_callback(path, mask, callback, id_):
+                watch = watch_for(path, mask)
+                watch.callbacks[id_] = callback
+                return watch.wd
+
+            self.reader._add_callback = add_callback
 
 
 def watch_limit_reached(root: bytes) -> bool:

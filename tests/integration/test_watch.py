@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 
@@ -379,3 +380,27 @@ def test_an_observer_stopped_mid_read_puts_nothing_on_the_daemons_stderr(tmp_pat
     daemon = subprocess.run([sys.executable, str(script), "daemon"], capture_output=True,
                             text=True, timeout=60)
     assert daemon.returncode == 0 and daemon.stderr == "inotify watch limit reached\n"
+
+
+# was: the daemon rescanned "2024-05-12 Syva Asiakas" (300 nested folders) every ~2-5 s for
+#   minutes, and no other folder's event came through (tests/safety/test_fuzz_daemon.py). A
+#   folder created while watchdog walks its parent has its whole subtree walked again, each
+#   folder in it watched a second time; watchdog 7.1 then builds a warning holding the repr of
+#   every watched path of the volume (inotify_c.py:448-450), ~2 s per walk of that tree, while
+#   the one observer thread holds back every later event.
+def test_watching_a_deep_tree_again_builds_no_warning_of_every_watched_path(tmp_path):
+    status = make_volume(tmp_path, "studio")
+    top = os.fsencode(status.path) + b"/2024-05-12 Syva Asiakas"
+    os.makedirs(top + b"/" + b"/".join([b"kansio"] * 300))
+    watcher = Watcher(PATTERNS, Hints(debounce=30), lambda: TODAY)
+    watcher.start([status])
+    try:
+        group = next(iter(watcher._observers["studio"][0].emitters))._inotify
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            group._add_all_callbacks(top + b"/kansio")  # what a late IN_CREATE of it does
+        assert not caught, (len(caught), sum(len(str(w.message)) for w in caught))
+        write(top + b"/" + b"/".join([b"kansio"] * 300) + b"/IMG.jpg")
+        wait_for(lambda: b"2024-05-12 Syva Asiakas" in marked(watcher), "the deep file seen")
+    finally:
+        watcher.stop()
