@@ -18,7 +18,14 @@ SPEC's promises checked after every step:
   (promise 8);
 - nothing outside the volume roots changes, parked drives included (promise 1);
 - `audit verify` passes (promise 6); `apply`/`trash purge` on a distrusted clock exit 3; `plan`
-  on one says why and shows no announcement made at a distrusted instant.
+  on one says why and shows no announcement made at a distrusted instant;
+- the stored reports parse, and after an erasure none names the customer while nothing of
+  theirs is left to name (promise 7);
+- the real `archivekeeper daemon` (daemon_session), run at the model's clock through its
+  catch-up jobs, SIGHUPs (config holds added or removed, a broken config), a drive hot-plugged,
+  a file added, `hold add` and `erase` from a terminal, exits 0 within 10 s of SIGTERM (sent
+  sometimes just after a job started) with no traceback; each settled phase is checked as an
+  apply (promise 10, and the ones above).
 
 The model is deliberately permissive where the SPEC leaves the product room (which commands move
 the clock guard's mark, which announcements an item saw): it flags only what the SPEC forbids.
@@ -1228,7 +1235,7 @@ class ArchiveMachine(RuleBasedStateMachine):
                    for e in ("job_finished", "job_failed", "job_stopped", "job_skipped"))
 
     def config_hold(self, spec) -> tuple[str, Hold] | None:
-        """A `holds:` entry of the config (a customer, a shoot, a folder in it, a volume),
+        """A `holds:` entry of the config (a customer, a shoot, a folder in it or above it),
         and the hold it is."""
         scope, pick, until, _ = spec
         shoots = list(self.shoots.values())
@@ -1243,8 +1250,9 @@ class ArchiveMachine(RuleBasedStateMachine):
             entry = {"shoot": f"{volume}:{s.rel}"}
             hold = Hold("", "shoot", volume, fold(s.rel), until_day)
         else:
-            sub = {"path": s.rel, "path-sub": s.rel.split("/")[0] if "/" in s.rel
-                   else f"{s.rel}/RAW", "volume": ""}[scope]
+            # a config hold names a folder, never the whole volume (check-config refuses it)
+            sub = (f"{s.rel}/RAW" if "/" not in s.rel else s.rel.split("/")[0]) \
+                if scope == "path-sub" else s.rel
             entry, hold = {"path": f"{volume}:{sub}"}, Hold("", "path", volume, fold(sub),
                                                             until_day)
         entry |= {"kind": "other", "reason": "model"}
