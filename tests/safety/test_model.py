@@ -1160,7 +1160,9 @@ class ArchiveMachine(RuleBasedStateMachine):
             if stopping:
                 job = "apply" if any(e["job"] == "apply" for e in daemon.found("catch_up")) \
                     else "scan"
-                daemon.wait("job_started", job=job)
+                with daemon.cond:  # an apply that already ran today is skipped instead
+                    daemon.cond.wait_for(lambda: daemon.found("job_started", job=job)
+                                         or daemon.found("job_skipped", job=job), 20)
                 if job == "scan":  # stopped in its start scan: the index as it was, or not
                     self.scanned_newest = newest
                     for k, (indexed, maybe) in known.items():
