@@ -23,9 +23,9 @@ SPEC's promises checked after every step:
   theirs is left to name (promise 7);
 - the real `archivekeeper daemon` (daemon_session), run at the model's clock through its
   catch-up jobs, SIGHUPs (config holds added or removed, a broken config), a drive hot-plugged,
-  a file added, `hold add` and `erase` from a terminal, exits 0 within 10 s of SIGTERM (sent
-  sometimes just after a job started) with no traceback; each settled phase is checked as an
-  apply (promise 10, and the ones above).
+  a file added, `hold add`, `trash restore` and `erase` from a terminal, exits 0 within 10 s
+  of SIGTERM (sent sometimes just after a job started) with no traceback; each settled phase
+  is checked as an apply (promise 10, and the ones above).
 
 The model is deliberately permissive where the SPEC leaves the product room (which commands move
 the clock guard's mark, which announcements an item saw): it flags only what the SPEC forbids.
@@ -103,7 +103,7 @@ HALF_MOVES = {"none": timedelta(0), "+1d": DAY, "+8d": 8 * DAY, "-3d": -3 * DAY,
 UNTIL = (None, -1, 0, 1, 10, 40, 400)  # hold end, days from today (None: no end)
 PICK = st.integers(0, 10**6)  # an index into whatever list exists then
 SESSION_ACTIONS = ("config_hold", "config_release", "broken_config", "hot_plug", "add_file",
-                   "hold_add", "erase")  # what happens while the daemon runs
+                   "hold_add", "restore", "erase")  # what happens while the daemon runs
 
 # Exploring past holes still open: ARCHIVEKEEPER_MODEL_RELAX=guard,modes leaves out the checks
 # tagged so ("guard" also treats every clock as trusted). Unset, everything SPEC says is checked.
@@ -1353,6 +1353,11 @@ class ArchiveMachine(RuleBasedStateMachine):
 
     def _while_hold_add(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
         self._add_hold(spec)
+        return False
+
+    def _while_restore(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """`trash restore` from a terminal (what the daemon's catch-up apply just trashed)."""
+        self.restore(pick, 0)
         return False
 
     def _while_erase(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
