@@ -61,6 +61,13 @@ safety:
   max_files_per_run: {max_files}
   max_bytes_per_run: 1 GB
   max_fraction_per_volume: {fraction}
+schedule:  # hourly, daily: a daemon session after the clock moved catches up on each
+  scan: "15 * * * *"
+  full_scan: "0 2 * * *"
+  apply: "30 4 * * *"
+  report: "0 7 * * *"
+daemon:
+  debounce: 1 second
 """
 
 
@@ -116,16 +123,27 @@ class Archive:
         self.outside = root / "outside"
         for d in (self.vols / "studio", self.vols / "backup", self.park, self.outside):
             d.mkdir(parents=True)
-        self.config.write_text(CONFIG.format(root=root, notice=notice, retention=retention,
-                                             max_files=max_files, fraction=fraction),
-                               encoding="utf-8")
+        self.text = CONFIG.format(root=root, notice=notice, retention=retention,
+                                  max_files=max_files, fraction=fraction)
+        self.config.write_text(self.text, encoding="utf-8")
+        self.lock_wait = "0"  # while a daemon runs, more: the CLI waits for its job
+
+    def write_config(self, holds: list[str], broken: bool = False) -> None:
+        """The config with these `holds:` entries (YAML flow mappings); `broken` adds an
+        unknown key, so the whole file is invalid."""
+        text = self.text
+        if holds:
+            text += "holds:\n" + "".join(f"  - {h}\n" for h in holds)
+        if broken:
+            text += "bogus: 1\n"
+        self.config.write_text(text, encoding="utf-8")
 
     def volume_path(self, volume: str) -> Path:
         return self.vols / volume
 
     def run(self, now: datetime, *args: str) -> Ran:
         """The command in-process, its clock pinned to `now`."""
-        env = {"ARCHIVEKEEPER_FAKE_NOW": iso(now), "ARCHIVEKEEPER_LOCK_WAIT": "0"}
+        env = {"ARCHIVEKEEPER_FAKE_NOW": iso(now), "ARCHIVEKEEPER_LOCK_WAIT": self.lock_wait}
         result = CliRunner().invoke(cli, ["--config", str(self.config), *args], env=env)
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             tb = "".join(traceback.format_exception(result.exception))

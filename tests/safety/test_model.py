@@ -18,7 +18,14 @@ SPEC's promises checked after every step:
   (promise 8);
 - nothing outside the volume roots changes, parked drives included (promise 1);
 - `audit verify` passes (promise 6); `apply`/`trash purge` on a distrusted clock exit 3; `plan`
-  on one says why and shows no announcement made at a distrusted instant.
+  on one says why and shows no announcement made at a distrusted instant;
+- the stored reports parse, and after an erasure none names the customer while nothing of
+  theirs is left to name (promise 7);
+- the real `archivekeeper daemon` (daemon_session), run at the model's clock through its
+  catch-up jobs, SIGHUPs (config holds added or removed, a broken config), a drive hot-plugged,
+  a file added, `hold add`, `trash restore` and `erase` from a terminal, exits 0 within 10 s
+  of SIGTERM (sent sometimes just after a job started) with no traceback; each settled phase
+  is checked as an apply (promise 10, and the ones above).
 
 The model is deliberately permissive where the SPEC leaves the product room (which commands move
 the clock guard's mark, which announcements an item saw): it flags only what the SPEC forbids.
@@ -28,17 +35,23 @@ Profiles (tests/safety/conftest.py): `ci` (default, >= 200 examples, derandomize
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shutil
+import signal
+import subprocess
 import tempfile
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from e2e.test_daemon import Daemon, Notifications
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
@@ -56,6 +69,7 @@ from safety.harness import (
     Archive,
     Ran,
     age_folders,
+    iso,
     matches,
     mtime_date,
     newest_mtime,
@@ -88,6 +102,8 @@ HALF_MOVES = {"none": timedelta(0), "+1d": DAY, "+8d": 8 * DAY, "-3d": -3 * DAY,
               "+1y": CLOCK_MOVES["+1y"], "+30y": CLOCK_MOVES["+30y"]}
 UNTIL = (None, -1, 0, 1, 10, 40, 400)  # hold end, days from today (None: no end)
 PICK = st.integers(0, 10**6)  # an index into whatever list exists then
+SESSION_ACTIONS = ("config_hold", "config_release", "broken_config", "hot_plug", "add_file",
+                   "hold_add", "restore", "erase")  # what happens while the daemon runs
 
 # Exploring past holes still open: ARCHIVEKEEPER_MODEL_RELAX=guard,modes leaves out the checks
 # tagged so ("guard" also treats every clock as trusted). Unset, everything SPEC says is checked.
@@ -181,6 +197,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         self.files: dict[int, File] = {}
         self.shoots: dict[tuple[str, str], Shoot] = {}
         self.holds: dict[str, Hold] = {}
+        self.config_holds: dict[str, Hold] = {}  # its entry in the config's `holds:` -> hold
         self.uses: dict[tuple[str, date, str | None], date] = {}
         self.erasures: dict[str, list[date]] = {}  # customer key -> the dates of its erasures
         self.pending: dict[str, set[tuple[str, date]]] = {}  # volume -> (key, date) waiting
@@ -189,6 +206,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         self.symlinks: dict[Path, str] = {}
         self.twin = False
         self.setting_up = True
+        self.sessions = 0  # daemon sessions run
         self.counter = 0
         self.mark_low: datetime | None = None  # instants certainly recorded (None: fresh index)
         self.mark_high: datetime | None = None  # every instant that may have been recorded
@@ -332,7 +350,7 @@ class ArchiveMachine(RuleBasedStateMachine):
     def holding(self, f: File, today: date) -> list[Hold]:
         shoot, volume = self.shoot_of(f), self.drives[f.drive].volume
         out = []
-        for h in self.holds.values():
+        for h in self.all_holds():
             if not h.active(today):
                 continue
             if h.scope == "customer":
@@ -347,6 +365,9 @@ class ArchiveMachine(RuleBasedStateMachine):
             if hit:
                 out.append(h)
         return out
+
+    def all_holds(self) -> list[Hold]:
+        return [*self.holds.values(), *self.config_holds.values()]
 
     def live(self) -> list[File]:
         return [f for f in self.files.values() if f.state in ("place", "trash")]
@@ -432,8 +453,11 @@ class ArchiveMachine(RuleBasedStateMachine):
             problems.append(f"[limit] {step} moved {moves} files, max_files_per_run is "
                             f"{self.max_files}")
         for f, state, batch in changes:
-            STATS[{"trash": "files moved to trash", "purged": "files purged",
-                   "place": "files restored", "erased": "files erased"}[state]] += 1
+            what = {"trash": "files moved to trash", "purged": "files purged",
+                    "place": "files restored", "erased": "files erased"}[state]
+            STATS[what] += 1
+            if "daemon" in step:
+                STATS[f"{what} by the daemon"] += 1
             if state == "erased" and step != "erase":
                 STATS["files erased by a pending erasure"] += 1
             f.state, f.batch = state, batch
@@ -446,6 +470,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         problems += self.unknown_files(place, trash)
         problems += self.state_modes()
         problems += self.outside_changes()
+        problems += self.report_problems()
         verify = self.archive.run(at, "audit", "verify")
         self._ran(at, self.distrusted(at), verify, False)
         if verify.code != 0:
@@ -530,6 +555,44 @@ class ArchiveMachine(RuleBasedStateMachine):
                     problems.append(f"[unknown] {d.name}: trash {key} holds a file the test "
                                     "did not put there")
         return problems
+
+    def report_problems(self) -> list[str]:
+        """The stored reports (the daemon's report job) parse: each JSON beside its HTML and
+        text. After an erasure no file in report.dir names the customer (promise 7), unless
+        something of theirs is still there to be named: a hold on them or on a shoot of
+        theirs, a file of theirs in place or in trash (on a drive offline at the erasure, or
+        dated after it), a symlink named for them."""
+        folder = self.archive.state / "reports"
+        if not folder.is_dir():
+            return []
+        problems, texts = [], {}
+        for path in sorted(folder.iterdir()):
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            texts[path.name] = html.unescape(text)
+            if path.suffix == ".json" and not path.name.startswith("."):
+                try:
+                    texts[path.name] = json.dumps(json.loads(text), ensure_ascii=False)
+                except ValueError as exc:
+                    problems.append(f"[report] {path.name} does not parse: {exc}")
+                if {path.with_suffix(".html").exists(), path.with_suffix(".txt").exists()} \
+                        != {True}:
+                    problems.append(f"[report] {path.name} has no HTML or text beside it")
+        for key in self.erasures:
+            if self.still_named(key):
+                continue
+            word = re.compile(rf"(?<!\w){re.escape(key)}(?!\w)")
+            problems += [f"[report] {name} names {key!r}, erased on {self.erasures[key]}"
+                         for name, text in texts.items()
+                         if word.search(normalize_customer(text))]
+        return problems
+
+    def still_named(self, key: str) -> bool:
+        shoots = [fold(s.rel) for s in self.shoots.values() if s.key == key]
+        return (any(self.shoot_of(f).key == key for f in self.live())
+                or any(key in normalize_customer(str(link)) for link in self.symlinks)
+                or any(h.target == key if h.scope == "customer" else any(
+                    t.startswith(h.target) or h.target.startswith(t) for t in shoots)
+                    for h in self.all_holds()))
 
     def state_modes(self) -> list[str]:
         """SPEC: state_dir 0700, every file in it 0600, whichever command came first."""
@@ -887,10 +950,18 @@ class ArchiveMachine(RuleBasedStateMachine):
         at, distrusted = self.now, self.distrusted(self.now)
         ran = self.cmd("scan", *(["--full"] if full else []))
         assert ran.code in (0, 1), ran  # 1: the fixed volume is offline
+        self.check("scan", at, distrusted)
+        self.scanned(at)
+        problems = self.index_problems()
+        self.fail(problems, f"after scan at {at.isoformat()}:")
+
+    def scanned(self, at: datetime, volume: str | None = None) -> None:
+        """What the index knows after a scan at `at` of every online volume (or of one)."""
         seen = [newest_mtime(d.where) for d in self.drives.values() if self.online(d)]
         self.scanned_newest = max([m for m in [*seen, self.scanned_newest] if m], default=None)
-        self.check("scan", at, distrusted)
         for s in self.shoots.values():
+            if volume is not None and self.drives[s.drive].volume != volume:
+                continue
             if not self.online(self.drives[s.drive]):
                 if any(self.online(d) and d.volume == self.drives[s.drive].volume
                        for d in self.drives.values()):
@@ -902,8 +973,6 @@ class ArchiveMachine(RuleBasedStateMachine):
                              if f.drive == s.drive and f.shoot == s.rel and f.state == "place"}
             else:
                 s.indexed = None
-        problems = self.index_problems()
-        self.fail(problems, f"after scan at {at.isoformat()}:")
 
     def index_problems(self) -> list[str]:
         """After a scan, quick or full, the index knows every shoot on an online volume as it
@@ -1022,7 +1091,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         shoot = fold(self.shoot_of(f).rel)
         return bool(self.holding(f, today)) or any(
             h.active(today) and h.scope == "path" and h.volume == self.drives[f.drive].volume
-            and h.target.startswith(shoot + "/") for h in self.holds.values())
+            and h.target.startswith(shoot + "/") for h in self.all_holds())
 
     def assert_refusal_audited(self, at: datetime, step: str) -> None:
         """SPEC: a refusal is in the audit log."""
@@ -1057,6 +1126,244 @@ class ArchiveMachine(RuleBasedStateMachine):
         self.daemon_cycle(advance, False)
         self.daemon_cycle(8, False)
         self.purge(0)
+
+    # -- the daemon ---------------------------------------------------------------------------------
+    # Sessions only on a clock ahead of the real one: APScheduler keeps its fire times on the
+    # real clock, and the daemon brings them back to the (pinned) clock when that is earlier, as
+    # after a clock set back; here that would fire every job at each turn of its loop. One
+    # session an example: each costs 0.5-3 s (a drive is seen at the daemon's next 2 s probe).
+    @precondition(lambda self: not self.sessions and self.now > datetime.now().astimezone())
+    @rule(advance=ADVANCE, actions=st.lists(st.tuples(st.sampled_from(SESSION_ACTIONS), PICK,
+                                                      hold_specs), max_size=3),
+          abrupt=st.booleans())
+    def daemon_session(self, advance, actions, abrupt):
+        """`archivekeeper daemon` at the model's clock: its start scan, then the catch-up jobs
+        whose schedule fired since their last success (the clock moved), while 0-3 things
+        happen; then SIGTERM, with `abrupt` right after the last thing's job (or a start job)
+        began. The daemon may move, purge and carry out pending erasures whenever its apply
+        runs: each settled phase is checked as an apply."""
+        self.advance(advance)
+        self.let_folders_age()
+        at, distrusted = self.now, self.distrusted(self.now)
+        known = {k: (s.indexed, s.maybe) for k, s in self.shoots.items()}
+        newest = self.scanned_newest
+        self.scanned(at)  # what its start scan finds (its apply removes emptied folders)
+        self.archive.lock_wait = "30"
+        daemon = Daemon(SimpleNamespace(config=self.archive.config,
+                                        clock_env={"ARCHIVEKEEPER_FAKE_NOW": iso(at)}),
+                        Notifications())
+        STATS["daemon sessions"] += 1
+        self.sessions += 1
+        try:
+            daemon.wait("daemon_started")  # the catch_up lines come before it
+            stopping = abrupt and not actions
+            if stopping:
+                job = "apply" if any(e["job"] == "apply" for e in daemon.found("catch_up")) \
+                    else "scan"
+                with daemon.cond:  # an apply that already ran today is skipped instead
+                    daemon.cond.wait_for(lambda: daemon.found("job_started", job=job)
+                                         or daemon.found("job_skipped", job=job), 20)
+                if job == "scan":  # stopped in its start scan: the index as it was, or not
+                    self.scanned_newest = newest
+                    for k, (indexed, maybe) in known.items():
+                        self.shoots[k].indexed, self.shoots[k].maybe = indexed, maybe
+            else:
+                daemon.notes.wait_idle()
+                self.daemon_did(at, distrusted, "apply (daemon start)")
+            for n, (action, pick, spec) in enumerate(actions):
+                stopping = abrupt and n == len(actions) - 1
+                if getattr(self, f"_while_{action}")(daemon, at, distrusted, pick, spec,
+                                                     stopping):
+                    break  # a job this action queued has started: SIGTERM now
+                stopping = False
+            self.stop_daemon(daemon, at)
+        finally:
+            self.archive.lock_wait = "0"
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+                daemon.proc.wait()
+            daemon.notes.sock.close()
+            self.archive.write_config(list(self.config_holds))
+        if stopping:  # stopped midway, maybe in a scan: what it indexed, the model allows
+            for s in self.shoots.values():
+                if self.online(self.drives[s.drive]) and self.folder(s):
+                    s.maybe |= {(f.fid, f.mtime_ns) for f in self.files.values()
+                                if f.drive == s.drive and f.shoot == s.rel
+                                and f.state == "place"}
+        self.daemon_did(at, distrusted, "apply (daemon stopped)")
+
+    def daemon_did(self, at: datetime, distrusted: bool, step: str) -> None:
+        """A settled phase of a daemon session: its jobs ran at `at` (whether the catch-up
+        apply announced, or recorded an instant, the model cannot tell: it allows both)."""
+        self._ran(at, distrusted, Ran(("daemon",), 0, "", ""), records=False)
+        if not distrusted:
+            self.heard_now(at)
+        self.check(step, at, distrusted)
+
+    def stop_daemon(self, daemon: Daemon, at: datetime) -> None:
+        """SIGTERM: exit 0 within 10 s, no traceback, no job failed by an internal error."""
+        daemon.proc.send_signal(signal.SIGTERM)
+        try:
+            code = daemon.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            code = None
+        err = daemon.proc.stderr.read()
+        problems = []
+        if code != 0:
+            problems.append(f"[daemon] exit {code} after SIGTERM (0 within 10 s expected)")
+        if "Traceback" in err or "internal error" in err:
+            problems.append(f"[daemon] stderr: {err}")
+        problems += [f"[daemon] {e}" for e in daemon.events if e["event"] == "daemon_error"
+                     or "internal error" in str(e.get("error", ""))]
+        self.fail(problems, f"daemon session at {at.isoformat()}:")
+        STATS["daemon jobs stopped by SIGTERM"] += len(daemon.found("job_stopped"))
+        STATS["daemon reports written"] += len(daemon.found("job_finished", job="report"))
+
+    def settle(self, daemon: Daemon, ended: int, job: str, **fields) -> None:
+        """Wait until a job (`ended` such jobs had ended before) has ended, then for idle."""
+        ends = ("job_finished", "job_failed", "job_stopped", "job_skipped")
+
+        def count() -> int:
+            return sum(len(daemon.found(e, job=job, **fields)) for e in ends)
+
+        with daemon.cond:
+            ok = daemon.cond.wait_for(lambda: count() > ended or daemon.proc.poll() is not None,
+                                      30)
+        assert ok and count() > ended, ("[daemon] no end of", job, fields, daemon.events[-5:])
+        daemon.notes.wait_idle()
+
+    def ended(self, daemon: Daemon, job: str, **fields) -> int:
+        return sum(len(daemon.found(e, job=job, **fields))
+                   for e in ("job_finished", "job_failed", "job_stopped", "job_skipped"))
+
+    def config_hold(self, spec) -> tuple[str, Hold] | None:
+        """A `holds:` entry of the config (a customer, a shoot, a folder in it or above it),
+        and the hold it is."""
+        scope, pick, until, _ = spec
+        shoots = list(self.shoots.values())
+        if not shoots:
+            return None
+        s = shoots[pick % len(shoots)]
+        volume = self.drives[s.drive].volume or "backup"
+        until_day = None if until is None else self.now.date() + until * DAY
+        if scope == "customer":
+            entry, hold = {"customer": s.customer}, Hold("", "customer", None, s.key, until_day)
+        elif scope == "shoot":
+            entry = {"shoot": f"{volume}:{s.rel}"}
+            hold = Hold("", "shoot", volume, fold(s.rel), until_day)
+        else:
+            # a config hold names a folder, never the whole volume (check-config refuses it)
+            sub = (f"{s.rel}/RAW" if "/" not in s.rel else s.rel.split("/")[0]) \
+                if scope == "path-sub" else s.rel
+            entry, hold = {"path": f"{volume}:{sub}"}, Hold("", "path", volume, fold(sub),
+                                                            until_day)
+        entry |= {"kind": "other", "reason": "model"}
+        if until_day is not None:
+            entry["until"] = until_day.isoformat()
+        return json.dumps(entry, ensure_ascii=False), hold
+
+    def _while_config_hold(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        made = self.config_hold(spec)
+        if made is None:
+            return False
+        self.config_holds[made[0]] = made[1]
+        return self.reload(daemon, at, distrusted, stopping)
+
+    def _while_config_release(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        if not self.config_holds:
+            return False
+        del self.config_holds[sorted(self.config_holds)[pick % len(self.config_holds)]]
+        return self.reload(daemon, at, distrusted, stopping)
+
+    def reload(self, daemon, at, distrusted, stopping) -> bool:
+        """SIGHUP with the config's holds changed: in force at once (a quick scan follows)."""
+        self.archive.write_config(list(self.config_holds))
+        reloaded = len(daemon.found("config_reloaded"))
+        ended = self.ended(daemon, "scan", why="config_reloaded")
+        started = len(daemon.found("job_started", job="scan", why="config_reloaded"))
+        daemon.proc.send_signal(signal.SIGHUP)
+        STATS["daemon SIGHUPs"] += 1
+        daemon.wait("config_reloaded", times=reloaded + 1)
+        if stopping:
+            daemon.wait("job_started", job="scan", why="config_reloaded", times=started + 1)
+            return True
+        self.settle(daemon, ended, "scan", why="config_reloaded")
+        self.daemon_did(at, distrusted, "daemon: config reloaded")
+        return False
+
+    def _while_broken_config(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """SIGHUP with an invalid config that drops every hold: the old one stays in force
+        (promise 10), so what the config held stays held by the daemon's later applies."""
+        self.archive.write_config([], broken=True)
+        invalid, ready = len(daemon.found("config_invalid")), daemon.notes.count("READY=1")
+        daemon.proc.send_signal(signal.SIGHUP)
+        STATS["daemon SIGHUPs"] += 1
+        daemon.wait("config_invalid", times=invalid + 1)
+        daemon.notes.wait("READY=1", ready + 1)
+        self.archive.write_config(list(self.config_holds))
+        STATS["daemon configs refused"] += 1
+        return False
+
+    def _while_hot_plug(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """Unplug the backup drive, or plug it in: a quick scan of it, then an apply."""
+        slot = self.slot()
+        if slot not in ("backup", "empty"):
+            return False
+        STATS["drives hot-plugged while the daemon runs"] += 1
+        if slot == "backup":
+            gone = len(daemon.found("volume_offline", volume="backup"))
+            self.set_backup_slot("empty")
+            daemon.wait("volume_offline", volume="backup", times=gone + 1, timeout=15)
+            self.daemon_did(at, distrusted, "daemon: drive unplugged")
+            return False
+        drive = self.drives["backup"]
+        age_folders(drive.park, self.stamps)  # as the folders would be, plugged in later
+        drive.parked_digest = tree_digest(drive.park)
+        back = len(daemon.found("volume_online", volume="backup"))
+        ended = self.ended(daemon, "apply", volume="backup")
+        started = len(daemon.found("job_started", job="apply", volume="backup"))
+        self.set_backup_slot("backup")
+        self.scanned(at, "backup")  # before its apply can remove an emptied folder
+        daemon.wait("volume_online", volume="backup", times=back + 1, timeout=15)
+        if stopping:
+            daemon.wait("job_started", job="apply", volume="backup", times=started + 1)
+            return True
+        self.settle(daemon, ended, "apply", volume="backup")
+        self.daemon_did(at, distrusted, "apply (daemon: drive plugged in)")
+        return False
+
+    def _while_add_file(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """A file added to a shoot: a file event, a rescan of its folder after the debounce."""
+        shoots = [s for s in self.shoots.values()
+                  if self.folder(s) and self.online(self.drives[s.drive])]
+        if not shoots:
+            return False
+        s = shoots[pick % len(shoots)]
+        count = len(self.files)
+        ended = self.ended(daemon, "scan", why="file_events")
+        self._put(s.drive, s, FILE_NAMES[spec[1] % len(FILE_NAMES)].format(n=count),
+                  FILE_AGES[pick % len(FILE_AGES)])
+        if len(self.files) == count:
+            return False
+        f = self.files[count]
+        self.settle(daemon, ended, "scan", why="file_events")
+        s.maybe.add((f.fid, f.mtime_ns))
+        STATS["files added while the daemon runs"] += 1
+        return False
+
+    def _while_hold_add(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        self._add_hold(spec)
+        return False
+
+    def _while_restore(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """`trash restore` from a terminal (what the daemon's catch-up apply just trashed)."""
+        self.restore(pick, 0)
+        return False
+
+    def _while_erase(self, daemon, at, distrusted, pick, spec, stopping) -> bool:
+        """`erase --yes` from a terminal: it waits for the daemon's run lock."""
+        self.erase(pick, spec[1] % 4, 0, "no")
+        return False
 
     # -- erasure (art. 17) ----------------------------------------------------------------------
     @rule(pick=PICK, how=st.integers(0, 3), advance=ADVANCE,
@@ -1233,7 +1540,9 @@ def run_machine(profile: str) -> None:
     # at every file operation, deterministically, and the long profile reaches them
     wanted = ("files moved to trash", "files purged", "files restored", "apply runs killed",
               "holds added", "holds added between two halves of a run", "files erased",
-              "pending erasures")
+              "pending erasures", "daemon sessions", "daemon SIGHUPs",
+              "drives hot-plugged while the daemon runs", "daemon reports written",
+              "files moved to trash by the daemon")
     missing = [what for what in wanted if not STATS[what]]
     assert not missing, f"the machine never got to: {missing} ({dict(STATS)})"
 
@@ -1321,10 +1630,41 @@ def test_the_machine_follows_an_erasure_online_and_then_pending(machine):
     assert STATS["files erased"] == 3 and STATS["files erased by a pending erasure"] == 2
 
 
+def test_the_machine_follows_a_daemon_session_with_a_hot_plug_a_sighup_and_sigterm(machine):
+    """The real daemon: its catch-up apply trashes the due shoot, a hold put in the config and
+    reloaded keeps the copy on the drive plugged in later, a broken config leaves that hold in
+    force; the next session is stopped right after the drive's apply began."""
+    STATS.clear()
+    machine._create_shoot("backup", *OLD_SHOOT[1:])
+    machine.scan(False, 0)
+    machine.set_backup_slot("empty")
+    virtanen = [f for f in machine.files.values() if "Virtanen" in f.rel]
+    hold = ("customer", 0, None, False)  # shoots[0] is Virtanen Matti's on studio
+    machine.daemon_session(15, [("config_hold", 0, hold), ("broken_config", 0, hold),
+                                ("hot_plug", 0, hold)], False)
+    assert {(f.drive, f.state) for f in virtanen} == {("studio", "trash"), ("backup", "place")}
+    assert STATS["daemon sessions"] == 1 and STATS["daemon SIGHUPs"] == 2
+    assert STATS["drives hot-plugged while the daemon runs"] == 1
+    assert STATS["daemon reports written"] == 1  # the first start catches up on each job
+    assert STATS["files moved to trash by the daemon"] == 2
+    machine.daemon_session(1, [("config_release", 0, hold), ("hot_plug", 0, hold),
+                               ("hot_plug", 0, hold)], True)
+    assert STATS["daemon sessions"] == 2 and STATS["drives hot-plugged while the daemon runs"] == 3
+    assert {f.state for f in virtanen if f.drive == "backup"} <= {"place", "trash"}
+    assert STATS["daemon reports written"] == 2  # the clock moved a day: the daily report
+    machine.erase(0, 0, 0, "no")  # Virtanen Matti: the stored reports named them
+    machine.daemon_session(8, [], False)
+    stored = list((machine.archive.state / "reports").glob("report-*"))
+    assert len(stored) == 6 and STATS["daemon reports written"] == 3
+    assert not any("virtanen" in p.read_text().casefold() for p in stored)
+
+
 @pytest.mark.parametrize("violation", ["held file trashed", "trash purged early", "outside changed",
                                        "file vanished", "foreign drive written",
                                        "held file erased", "another customer's file erased",
-                                       "unheld file left by erase"])
+                                       "unheld file left by erase",
+                                       "erased customer named in a stored report",
+                                       "stored report that does not parse"])
 def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
     """Each invariant can fail: do by hand what the product must never do, and check."""
     f = next(f for f in machine.files.values() if "Virtanen" in f.rel)
@@ -1334,7 +1674,9 @@ def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
                 "outside changed": "[outside]", "file vanished": "[vanished]",
                 "foreign drive written": "[outside]", "held file erased": "a hold keeps it",
                 "another customer's file erased": "not of its customer",
-                "unheld file left by erase": "[not-erased]"}[violation]
+                "unheld file left by erase": "[not-erased]",
+                "erased customer named in a stored report": "names 'virtanen matti'",
+                "stored report that does not parse": "does not parse"}[violation]
     step = "erase" if "erase" in violation else "apply"
     machine.erasing = normalize_customer("Virtanen Matti")
     if violation == "held file trashed":
@@ -1360,6 +1702,18 @@ def test_the_oracle_catches_a_violation_planted_by_hand(machine, violation):
         with pytest.raises(AssertionError, match=re.escape(expected)):
             machine.fail(machine.not_erased(machine.erasing, machine.now), "erase")
         return
+    elif "report" in violation:  # Virtanen Matti erased, every file of theirs gone
+        for g in machine.files.values():
+            if "Virtanen" in g.rel:
+                (top / g.rel).unlink()
+                g.state = "deleted"
+        machine.erasures[machine.erasing] = [machine.now.date()]
+        reports = machine.archive.state / "reports"
+        reports.mkdir()
+        for suffix in ("html", "txt"):
+            (reports / f"report-2099-W01.{suffix}").write_text("-")
+        (reports / "report-2099-W01.json").write_text(
+            "{" if "parse" in violation else '{"path": "2024-05-12 VIRTANEN_Matti"}')
     else:
         (machine.drives["spare"].where / META / "trash").mkdir()
     with pytest.raises(AssertionError, match=re.escape(expected)):
