@@ -853,7 +853,11 @@ class ArchiveMachine(RuleBasedStateMachine):
         hid = sorted(self.holds)[pick % len(self.holds)]
         at, distrusted = self.now, self.distrusted(self.now)
         ran = self.cmd("hold", "release", hid, records=True)
-        assert ran.code == 0, f"[hold] an active hold could not be released: {ran}"
+        # an erasure deletes the closed holds naming its customer: an ended one may be gone
+        # (found by the long run: a customer hold ended 6 days before that customer's erasure)
+        gone = (ran.code == 1 and "no active hold" in ran.err
+                and not self.holds[hid].active(self.now.date()))
+        assert ran.code == 0 or gone, f"[hold] an active hold could not be released: {ran}"
         del self.holds[hid]
         self.check("hold release", at, distrusted)
 

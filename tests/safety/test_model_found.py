@@ -37,3 +37,30 @@ def test_plan_on_a_fresh_index_before_any_scan_judges_by_nothing_indexed():
         m.plan(advance=0)
     finally:
         m.teardown()
+
+
+# 2026-12-02, the long run (with erase): a customer hold ended; 6 days later that customer was
+# erased, and the erasure deleted the ended hold (docs/privacy.md: the index's closed holds naming
+# the customer go too); `hold release` of it then said "no active hold". The product stands: the
+# model now lets an ended hold be gone.
+def test_releasing_an_ended_hold_an_erasure_deleted():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(notice="0 days", retention="1 day", max_files=1000, fraction=1.0,
+                 shoots=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)])],
+                 spare=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 announce=False)
+        m.apply(advance=0)
+        m.accept_clock()
+        m.hold_between_halves(advance=0, command="apply", crash="ARCHIVEKEEPER_CRASH_AT",
+                              hold=("customer", 96504, 40, False), move="none", n=10,
+                              resume="apply")
+        m.tamper_with_trash(age=0, pick=98011)
+        m.purge(advance=31)
+        m.tamper_with_trash(age=0, pick=98011)
+        m.erase(advance=15, away="no", how=0, pick=0)
+        m.add_file(age=90, name=2, pick=22)
+        m.release_hold(pick=61440)
+        assert not m.holds
+    finally:
+        m.teardown()
