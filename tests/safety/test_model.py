@@ -63,6 +63,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from safety import fuzzing
 from safety.harness import (
     HAS_CLOCK_ACCEPT,
     META,
@@ -232,6 +233,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         shoots=st.lists(shoot_specs, min_size=1, max_size=4),
         spare=st.lists(shoot_specs, max_size=2), announce=st.booleans())
     def set_up(self, notice, retention, max_files, fraction, shoots, spare, announce):
+        STATS["histories"] += 1
         self.notice, self.retention = NOTICES[notice], RETENTIONS[retention]
         self.max_files = max_files
         self.archive = a = Archive(self.tmp, notice=notice, retention=retention,
@@ -1549,6 +1551,9 @@ def run_machine(profile: str) -> None:
               "files moved to trash by the daemon")
     missing = [what for what in wanted if not STATS[what]]
     assert not missing, f"the machine never got to: {missing} ({dict(STATS)})"
+    fuzzing.FIGURES.append(  # printed at the end of the run (tests/safety/conftest.py)
+        f"model ({profile}, {settings.get_profile(profile).max_examples} examples): "
+        f"{dict(sorted(STATS.items()))}")
 
 
 # Before issue 8's fixes the machine failed at once on its defects: #11 (index.sqlite 0644,
