@@ -12,6 +12,7 @@ enumeration is `slow`; the default suite runs one point in 25 of it, and one ran
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -106,6 +107,18 @@ def first_group_shoot(studio: Studio) -> str:
 
 
 
+def batches_holding_files(studio: Studio) -> set[str]:
+    trash = studio.volumes["studio"] / ".archivekeeper" / "trash"
+    return {b.name for b in trash.iterdir() if any(p.is_file() for p in b.rglob("*"))} \
+        if trash.is_dir() else set()
+
+
+def audited_batches(studio: Studio, event: str) -> set[str]:
+    """The trash batches the audit log has an `event` record of (written before the action)."""
+    lines = (studio.state / "audit.jsonl").read_text().splitlines()
+    return {r["batch"] for r in map(json.loads, lines) if r.get("event") == event}
+
+
 def verified(studio: Studio) -> None:
     result = studio.cli("audit", "verify")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -138,6 +151,7 @@ def crash_and_recover(template, tmp_path, point) -> None:
     day = LATER if command == "purge" else DAY
     killed = studio.cli(*ARGS[command], env=at(day, **{hook: n}))
     assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr)
+    assert batches_holding_files(studio) <= audited_batches(studio, "trash"), point  # promise 6
     files = originals()
     for rel, data in files.items():  # never both in place and in trash, nor neither
         where = locate(studio, rel, data)
