@@ -49,6 +49,21 @@ def daemon(studio: Studio, day, **env) -> Daemon:
     return Daemon(studio, Notifications(), {k: str(v) for k, v in env.items()})
 
 
+def restart(studio: Studio, day) -> list[dict]:
+    """Start the daemon again, let its start and catch-up jobs run, stop it; its events."""
+    again = daemon(studio, day)
+    try:
+        again.notes.wait("READY=1", timeout=60)
+        again.notes.wait_idle(120)
+        assert again.stop(30) == 0
+        assert again.proc.stderr.read() == ""
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
+        again.notes.sock.close()
+    return again.events
+
+
 def crash_and_restart(template, tmp_path, point) -> None:
     job, hook, n = point
     day, _ = JOBS[job]
@@ -74,18 +89,9 @@ def crash_and_restart(template, tmp_path, point) -> None:
         else:
             assert len(where) == 1, (rel, where)
 
-    again = daemon(studio, day)
-    try:
-        again.notes.wait("READY=1", timeout=60)
-        again.notes.wait_idle(120)
-        applied = again.found("job_finished", job="apply")
-        assert applied, (point, again.events[-10:])
-        assert again.stop(30) == 0
-        assert again.proc.stderr.read() == ""
-    finally:
-        if again.proc.poll() is None:
-            again.proc.kill()
-        again.notes.sock.close()
+    events = restart(studio, day)
+    assert [e for e in events if e["event"] == "job_finished" and e["job"] == "apply"], \
+        (point, events[-10:])
     if job == "apply":
         # a shoot the killed run had half moved changed: the second daemon's apply may leave
         # its rest for the next apply after a scan (nothing lost, nothing half done)
@@ -171,16 +177,7 @@ def random_kill(big_template, tmp_path, seed: int) -> bool:
     files = originals(BIG_FILES, BIG_DUE, BIG_KEPT)
     for rel, data in files.items():
         assert len(locate(studio, rel, data)) == 1, (seed, rel)
-    again = daemon(studio, DAY)
-    try:
-        again.notes.wait("READY=1", timeout=60)
-        again.notes.wait_idle(120)
-        assert again.stop(30) == 0
-        assert again.proc.stderr.read() == ""
-    finally:
-        if again.proc.poll() is None:
-            again.proc.kill()
-        again.notes.sock.close()
+    restart(studio, DAY)
     for rel, data in files.items():
         assert len(locate(studio, rel, data)) == 1, (seed, rel)
     verified(studio)
