@@ -1387,6 +1387,7 @@ class ArchiveMachine(RuleBasedStateMachine):
         at, distrusted = self.now, self.distrusted(self.now)
         ran = self.cmd("erase", "--customer", spelled, "--yes", "--force", "--reason", "asked by e-mail",
                        records=True)
+        self.scanned(at)  # it quick-scans the online volumes first, whatever the clock says
         problems = []
         if ran.code not in (0, 1, 3):  # 1: some files changed since the scan were skipped
             problems.append(f"[erase] {ran}")

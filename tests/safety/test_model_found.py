@@ -64,3 +64,29 @@ def test_releasing_an_ended_hold_an_erasure_deleted():
         assert not m.holds
     finally:
         m.teardown()
+
+
+# 2026-12-02, the long run with the daemon rules: `erase --yes` quick-scans the online volumes
+# before it erases (so it acts on what is on the drives now); a shoot created on the backup drive
+# since the last scan was indexed by it, and the next `plan` announced it. The product stands:
+# the model now counts erase's scan as a scan.
+def test_a_shoot_indexed_by_erases_own_scan_is_announced_by_the_next_plan():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(notice="0 days", retention="1 day", max_files=1000, fraction=1.0,
+                 shoots=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 spare=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 announce=False)
+        for _ in range(4):
+            m.accept_clock()
+        m.daemon_cycle(advance=0, full=True)
+        m.accept_clock()
+        m.create_shoot(spec=("backup", 0, "Mäkinen Anna", "passport", 400, [(3, 45), (1, 45)]))
+        m.erase(advance=0, away="no", how=3, pick=410301)
+        m.hold_between_halves(advance=31, command="purge", crash="ARCHIVEKEEPER_CRASH_AT",
+                              hold=("path-sub", 1592, 400, False), move="+1d", n=7,
+                              resume="plan")
+        m.erase(advance=0, away="no", how=3, pick=527)
+        m.daemon_cycle(advance=15, full=True)
+    finally:
+        m.teardown()
