@@ -5,7 +5,7 @@ test_crash_points.py; then started again. The second daemon's start finishes the
 step and its catch-up apply does the rest: every file is in exactly one place, no step is left
 half done, what expired is purged, `audit verify` passes, and a scan and apply after it leave
 every due file in trash exactly once and the kept shoot in place. The same after SIGKILLs at
-random moments of its apply of 360 files (the delay drawn over the length of a clean one). The whole enumeration is `slow`; the default suite runs one point in 50."""
+random moments of its apply of 360 files (the delay drawn over the length of a clean one). The whole enumeration is `slow`; the default suite runs one point in 104."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ CONFIG = TEST_CONFIG + DUE_RULES
 JOBS = {"apply": (DAY, OPS["apply"]), "purge": (LATER, OPS["purge"])}
 ALL_POINTS = [(job, hook, n) for job, (_, total) in JOBS.items() for hook in HOOKS
               for n in range(1, total + 1)]
-CI_POINTS = ALL_POINTS[::50]
+CI_POINTS = ALL_POINTS[::104]
 
 
 def point_id(point) -> str:

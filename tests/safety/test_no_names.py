@@ -42,7 +42,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
-NAMES_EXAMPLES = 45
+NAMES_EXAMPLES = 25
 RULES = """\
 rules:
   - {name: passports, match: {type: passport}, delete_after: 1 day}
