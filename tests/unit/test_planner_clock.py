@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
+
 from archivekeeper.core.durations import parse_period
 from archivekeeper.core.model import FileFact, Limits, Rule, ShootFact
-from archivekeeper.core.planner import build_plan, check_clock
+from archivekeeper.core.planner import RAN_TOLERANCE, build_plan, check_clock
 from archivekeeper.core.policy import evaluate_all
 
 TZ = timezone(timedelta(hours=3))
@@ -65,6 +67,27 @@ def test_the_running_time_is_judged_to_the_hour():
     # a running time below zero (the tolerance used up by earlier steps): the whole excess
     assert "3 days more than" in check_clock(NOW, mark, None, SIXTY,
                                              ran=timedelta(seconds=-5)).refusals[0]
+
+
+@pytest.mark.parametrize("after, words", [
+    (timedelta(0), "0 seconds"),
+    (timedelta(minutes=-3), "0 seconds"),  # behind the mark, within CLOCK_TOLERANCE
+    (timedelta(seconds=59), "59 seconds"),
+    (timedelta(seconds=60), "1 minute"),
+    (timedelta(seconds=119), "1 minute"),
+    (timedelta(seconds=120), "2 minutes"),
+    (timedelta(seconds=3599), "59 minutes"),
+    (timedelta(hours=1), "1 hour"),
+    (timedelta(days=1) - timedelta(seconds=1), "23 hours"),
+    (timedelta(days=1), "1 day"),
+    (timedelta(days=2), "2 days"),
+])
+def test_a_jump_is_put_in_words_to_the_unit_that_matters(after, words):
+    """The running time below zero (earlier steps used the tolerance up) refuses even a clock
+    that has not moved past the mark; the words are the largest whole unit, singular for one."""
+    ran = -RAN_TOLERANCE - timedelta(days=5)
+    refusal = check_clock(NOW, NOW - after, None, SIXTY, ran=ran).refusals[0]
+    assert f"is {words} after the last time" in refusal
 
 
 def test_no_running_time_known_leaves_the_jump_to_max_clock_jump():
