@@ -459,4 +459,4 @@ def _span(delta: timedelta) -> str:
         if seconds >= size:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} seconds"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"

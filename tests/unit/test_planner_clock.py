@@ -72,6 +72,7 @@ def test_the_running_time_is_judged_to_the_hour():
 @pytest.mark.parametrize("after, words", [
     (timedelta(0), "0 seconds"),
     (timedelta(minutes=-3), "0 seconds"),  # behind the mark, within CLOCK_TOLERANCE
+    (timedelta(seconds=1), "1 second"),
     (timedelta(seconds=59), "59 seconds"),
     (timedelta(seconds=60), "1 minute"),
     (timedelta(seconds=119), "1 minute"),
