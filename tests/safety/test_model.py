@@ -977,6 +977,12 @@ class ArchiveMachine(RuleBasedStateMachine):
             if self.folder(s) and s.date <= at.date() + DAY:
                 s.indexed = {(f.fid, f.mtime_ns) for f in self.files.values()
                              if f.drive == s.drive and f.shoot == s.rel and f.state == "place"}
+            elif self.folder(s) and self.mark_high is not None and at < self.mark_high \
+                    and s.date <= self.mark_high.date() + DAY:
+                # a clock behind the mark: the product judges a folder date plausible up to the
+                # mark (ops.scan_instants), and keeps a shoot it had (found by the long run: a
+                # shoot dated after the clock, indexed before it went back, was announced)
+                pass
             else:
                 s.indexed = None
 

@@ -90,3 +90,31 @@ def test_a_shoot_indexed_by_erases_own_scan_is_announced_by_the_next_plan():
         m.daemon_cycle(advance=15, full=True)
     finally:
         m.teardown()
+
+
+# 2026-12-02, the long run with the daemon rules: the clock went back 20 days, and a scan on it
+# (here erase's own) kept a shoot dated after that clock, which the product judges plausible up
+# to its mark; the next plan announced it. The product stands: the model keeps such a shoot.
+def test_a_shoot_dated_after_a_clock_gone_back_stays_indexed():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(shoots=[("studio", 1, "Virtanen Matti", "passport", 0, [(0, 0), (0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 notice="0 days", announce=False, fraction=1.0, retention="1 day",
+                 max_files=1000,
+                 spare=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)]),
+                        ("studio", 0, "Virtanen Matti", "wedding", 20,
+                         [(3, 25), (3, 400), (3, 90)])])
+        m.hold_between_halves(advance=0, command="purge", crash="ARCHIVEKEEPER_CRASH_AT",
+                              hold=("volume", 627, -1, False), move="-3d", n=8, resume="touch")
+        m.add_hold(spec=("customer", 289, 1, False))
+        m.purge(advance=1)
+        m.move_clock(move="-20d")
+        m.erase(advance=15, away="unplugged, then back", how=3, pick=59109)
+        m.hold_between_halves(advance=15, command="purge", crash="ARCHIVEKEEPER_CRASH_AT",
+                              hold=("shoot", 272, 1, False), move="+8d", n=10, resume="plan")
+        m.daemon_cycle(advance=1, full=True)
+    finally:
+        m.teardown()
