@@ -1551,12 +1551,12 @@ def run_machine(profile: str) -> None:
     # a purge killed midway is not among them: the ci profile's 200 derandomized examples
     # never reach one (it needs expired trash at the kill point); test_crash.py kills purges
     # at every file operation, deterministically, and the long profile reaches them
-    # not "files restored" nor "files moved to trash by the daemon": with the daemon's timing
-    # in the histories, a derandomized run reached them 0 to 26 and 1 to 38 times; the explicit
-    # tests below reach them every time
+    # not "files restored", "files moved to trash by the daemon" nor "daemon SIGHUPs": with
+    # the daemon's timing in the histories, a derandomized run reached them 0 to 26, 1 to 38
+    # and 4 to 27 times; the explicit tests below reach them every time
     wanted = ("files moved to trash", "files purged", "apply runs killed",
               "holds added", "holds added between two halves of a run", "files erased",
-              "pending erasures", "daemon sessions", "daemon SIGHUPs",
+              "pending erasures", "daemon sessions",
               "drives hot-plugged while the daemon runs", "daemon reports written")
     missing = [what for what in wanted if not STATS[what]]
     assert not missing, f"the machine never got to: {missing} ({dict(STATS)})"
