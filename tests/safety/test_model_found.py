@@ -118,3 +118,37 @@ def test_a_shoot_dated_after_a_clock_gone_back_stays_indexed():
         m.daemon_cycle(advance=1, full=True)
     finally:
         m.teardown()
+
+
+# 2026-12-02, the long run with the daemon rules: files changed on a clock 30 years ahead, then
+# the clock was fixed and a customer erased. The model, on an index it thought held no mark yet,
+# let those mtimes stand in for the mark and expected `erase` to refuse; the product held the mark
+# of the first scan (before the clock went ahead), trusted the fixed clock and erased. The product
+# stands: on a fresh index the model now judges by the lowest mark the product may hold too.
+def test_mtimes_of_a_clock_ahead_do_not_stand_in_for_a_mark_already_held():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(notice="0 days", fraction=1.0, retention="1 day", max_files=1000,
+                 spare=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)])],
+                 announce=False,
+                 shoots=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)])])
+        m.modify_file(age=0, pick=41836)
+        m.move_clock(move="+30y")
+        m.restore(advance=0, pick=999999)
+        m.add_hold(spec=("customer", 3, None, False))
+        m.hold_between_halves(advance=8, command="purge", crash="ARCHIVEKEEPER_CRASH_AT",
+                              hold=("volume", 999999, 1, False), move="+1d", n=9, resume="touch")
+        m.apply(advance=31)
+        m.release_hold(pick=38)
+        m.modify_file(age=25, pick=9846)
+        m.daemon_fortnight(advance=31)
+        m.daemon_session(abrupt=True, actions=[], advance=0)
+        m.move_clock(move="fix")
+        m.restore(advance=0, pick=565)
+        m.erase(advance=15, away="no", how=1, pick=65535)
+        assert not m.distrusted(m.now)
+    finally:
+        m.teardown()
