@@ -702,10 +702,16 @@ def trash_restore(app: App, item_id: int) -> None:
     from archivekeeper import ops
 
     app.lock()
+    group = app.store.trash_group(item_id)
     result = op_call(ops.restore_trash, app.config, app.store, app.audit, app.clock, item_id)
     for line in result.skipped:
         click.echo(f"kept in trash: {line}", err=True)
-    click.echo(f"restored {result.restored_files} files; run `archivekeeper scan` to index them")
+    click.echo(f"restored {result.restored_files} files")
+    if result.restored_files:
+        # indexed again at once: a use recorded next (`touch --customer` for the re-order the
+        # restore was for) must reach the shoot, or the next apply moves it again
+        app.scan(only=group["volume"], folders={group["volume"]: [bytes(group["shoot_path"])]})
+        click.echo(f"indexed {show_path(bytes(group['shoot_path']))} again")
     if result.skipped:
         sys.exit(EXIT_RUNTIME)
 

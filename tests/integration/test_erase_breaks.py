@@ -337,7 +337,7 @@ def test_a_folder_restored_from_trash_but_not_yet_scanned_is_erased_too(studio):
     studio.ok("scan")
     studio.ok("apply")
     item = studio.json("trash", "list")["items"][0]["id"]
-    studio.ok("trash", "restore", str(item))  # "run `archivekeeper scan` to index them"
+    studio.ok("trash", "restore", str(item))  # indexed again by the restore itself
     erased = studio.cli("erase", "--customer", ANNA, "--yes")
     assert erased.returncode == 0, erased.stderr
     assert not shoot.exists()

@@ -80,3 +80,23 @@ def test_a_trashed_file_changed_since_it_was_trashed_stays_in_trash(trashed, cha
     assert not (shoot / "RAW" / "IMG_1.CR2").exists()
     assert (shoot / "JPEG" / "IMG_1.jpg").read_bytes() == b"j" * 100  # the unchanged one is back
     assert [(i["id"], i["files"]) for i in trashed.json("trash", "list")["items"]] == [(1, 1)]
+
+
+def test_a_restored_shoot_is_indexed_at_once_so_a_use_recorded_next_keeps_it(trashed):
+    """The owner restores a customer's old shoot and records the re-order with `touch
+    --customer`: the use must reach the restored shoot, or the next apply moves it again (found
+    by the model's long run: the restored shoot was indexed only by the next scan)."""
+    trashed.write_config(DUE_RULES.replace("5 years}", "5 years, since: last_used}"))
+    trashed.shoot("studio", "2026-11-01 Mäkinen Anna", {"IMG_9.jpg": b"n" * 10})
+    trashed.ok("scan")
+    assert "restored 2 files" in trashed.ok("trash", "restore", "1").stdout
+    shoot = trashed.volumes["studio"] / SHOOT
+    for folder in (shoot, shoot / "RAW", shoot / "JPEG"):  # a day later: folders settled
+        os.utime(folder, (OLD, OLD))
+    listed = {s["path"]: s["files"] for s in trashed.json("shoots")["shoots"]}
+    assert listed.get(SHOOT) == 2
+    trashed.ok("touch", "--customer", "Mäkinen Anna", "--reason", "re-order")
+    trashed.ok("scan")  # the daemon's nightly cycle: scan, then apply
+    trashed.ok("apply")
+    assert (shoot / "RAW" / "IMG_1.CR2").read_bytes() == b"r" * 300
+    assert (shoot / "JPEG" / "IMG_1.jpg").read_bytes() == b"j" * 100

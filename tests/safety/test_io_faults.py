@@ -80,7 +80,7 @@ CALLS = {
     ("fsops", "apply"): 27, ("fsops", "purge"): 19, ("fsops", "restore"): 13,
     ("fsops", "erase"): 17,
     ("audit", "apply"): 2, ("audit", "purge"): 4, ("audit", "restore"): 2, ("audit", "erase"): 5,
-    ("store", "apply"): 10, ("store", "purge"): 8, ("store", "restore"): 3, ("store", "erase"): 11,  # its quick scan first: 5
+    ("store", "apply"): 10, ("store", "purge"): 8, ("store", "restore"): 8, ("store", "erase"): 11,  # restore: its scan of the shoot after, 5; erase: its quick scan first, 5
 }
 ALL = bool(os.environ.get("ARCHIVEKEEPER_ALL_FAULTS"))
 

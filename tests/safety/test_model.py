@@ -886,8 +886,10 @@ class ArchiveMachine(RuleBasedStateMachine):
         if ran.code == 0 and not distrusted:
             # only the copies the index certainly knows: a use the model misses makes it
             # permissive, one it invents would make it stricter than the product
-            touched = ([x for x in shoots if x.key == s.key and x.indexed is not None]
-                       if by_customer else [s])
+            # (a shoot all of whose files went to trash left the index until a restore or a
+            # scan finds it again)
+            touched = ([x for x in shoots if x.key == s.key and x.indexed] if by_customer
+                       else [s])
             for x in touched:
                 key = (x.key, x.date, x.type)
                 self.uses[key] = max(self.uses.get(key, at.date()), at.date())
@@ -982,18 +984,22 @@ class ArchiveMachine(RuleBasedStateMachine):
                        for d in self.drives.values()):
                     s.indexed = None  # missing on the drive plugged in as its volume now
                 continue
-            s.maybe = set()
-            if self.folder(s) and s.date <= at.date() + DAY:
-                s.indexed = {(f.fid, f.mtime_ns) for f in self.files.values()
-                             if f.drive == s.drive and f.shoot == s.rel and f.state == "place"}
-            elif self.folder(s) and self.mark_high is not None and at < self.mark_high \
-                    and s.date <= self.mark_high.date() + DAY:
-                # a clock behind the mark: the product judges a folder date plausible up to the
-                # mark (ops.scan_instants), and keeps a shoot it had (found by the long run: a
-                # shoot dated after the clock, indexed before it went back, was announced)
-                pass
-            else:
-                s.indexed = None
+            self._scanned_shoot(s, at)
+
+    def _scanned_shoot(self, s: Shoot, at: datetime) -> None:
+        """What the index knows of an online shoot after a scan of its folder at `at`."""
+        s.maybe = set()
+        if self.folder(s) and s.date <= at.date() + DAY:
+            s.indexed = {(f.fid, f.mtime_ns) for f in self.files.values()
+                         if f.drive == s.drive and f.shoot == s.rel and f.state == "place"}
+        elif self.folder(s) and self.mark_high is not None and at < self.mark_high \
+                and s.date <= self.mark_high.date() + DAY:
+            # a clock behind the mark: the product judges a folder date plausible up to the
+            # mark (ops.scan_instants), and keeps a shoot it had (found by the long run: a
+            # shoot dated after the clock, indexed before it went back, was announced)
+            pass
+        else:
+            s.indexed = None
 
     def index_problems(self) -> list[str]:
         """After a scan, quick or full, the index knows every shoot on an online volume as it
@@ -1131,8 +1137,18 @@ class ArchiveMachine(RuleBasedStateMachine):
             return
         item = items[pick % len(items)]
         at, distrusted = self.now, self.distrusted(self.now)
-        self.cmd("trash", "restore", str(item["id"]), records=True)
+        ran = self.cmd("trash", "restore", str(item["id"]), records=True)
         self.check("trash restore", at, distrusted, restoring=(item["volume"], item["path"]))
+        self.restore_indexed(ran, at, (item["volume"], item["path"]))
+
+    def restore_indexed(self, ran: Ran, at: datetime, restoring: tuple[str, str]) -> None:
+        """`trash restore` indexes the shoot it brought files back to at once (so that a use
+        recorded next reaches it; found by the long run); a restore killed midway does not."""
+        if ran.code in (0, 1) and re.search(r"^restored [1-9]", ran.out, re.M):
+            for s in self.shoots.values():
+                if (self.drives[s.drive].volume, s.rel) == restoring \
+                        and self.online(self.drives[s.drive]):
+                    self._scanned_shoot(s, at)
 
     @rule(advance=ADVANCE, full=st.booleans())
     def daemon_cycle(self, advance, full):
@@ -1503,6 +1519,8 @@ class ArchiveMachine(RuleBasedStateMachine):
         if distrusted and command == "purge" and ran.code not in (3, -9):
             self.fail([f"[guard] purge on a distrusted clock did not refuse: {ran}"], at.isoformat())
         self.check(step, at, distrusted, restoring=restoring)
+        if restoring is not None:
+            self.restore_indexed(ran, at, restoring)
 
     def kill_point(self, command: str, n: int) -> int:
         """The Nth file operation, within what the model expects the run to do (a few mkdirs,

@@ -152,3 +152,30 @@ def test_mtimes_of_a_clock_ahead_do_not_stand_in_for_a_mark_already_held():
         assert not m.distrusted(m.now)
     finally:
         m.teardown()
+
+
+# 2026-12-02, the long run with the daemon rules: a shoot moved to trash was restored, and a use
+# recorded next for its customer (`touch --customer`, the re-order the restore was for) did not
+# reach it: the product indexed a restored shoot only at the next scan, and the next apply moved
+# it again. A product defect: `trash restore` now indexes the shoot again at once
+# (tests/integration/test_restore_verifies.py), and the model expects it to.
+def test_a_use_recorded_after_a_restore_reaches_the_restored_shoot():
+    m = ArchiveMachine(relaxed=RELAXED | {"modes"})
+    try:
+        m.set_up(notice="0 days", fraction=1.0, retention="1 day", max_files=1000, spare=[],
+                 announce=False,
+                 shoots=[("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0), (0, 0), (0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 70, [(0, 0)]),
+                         ("studio", 0, "Virtanen Matti", "wedding", 0, [(0, 0)])])
+        m.add_hold(spec=("path", 0, None, False))
+        m.daemon_cycle(advance=31, full=False)
+        m.accept_clock()
+        m.restore(advance=0, pick=0)
+        m.accept_clock()
+        m.touch(advance=0, by_customer=True, pick=0)
+        m.daemon_cycle(advance=0, full=False)
+        assert [f.state for f in m.files.values() if f.shoot.startswith("20")].count("place") \
+            == len([f for f in m.files.values() if f.shoot.startswith("20")])
+    finally:
+        m.teardown()
